@@ -1,0 +1,60 @@
+# msglabs: two commands matter. `make check` starts the checker; `make test` verifies the kit.
+GO        ?= go
+CHECKER   := bin/checker
+COUNT     ?= 1
+GOFILES    = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
+
+.PHONY: check test unit fmt-check vet verify doctor up down prepare bench build seal clean
+
+build:
+	@$(GO) build -o $(CHECKER) ./checker
+
+## check: open the checker (the TUI on a terminal, the lab list otherwise)
+check: build
+	@$(CHECKER)
+
+## lab-N: run lab N's tests against your files, e.g. `make lab-3`
+lab-%: build
+	@$(CHECKER) run $*
+
+## test: everything CI runs: formatting, vet, unit tests of shared/ and checker/, then verify every lab
+test: fmt-check vet unit verify
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./shared/... ./checker/...
+
+verify: build
+	$(CHECKER) verify --count $(COUNT)
+
+## seal: record the hashes of lab tests and shipped starters in labs/labs.yaml (kit maintainers)
+seal:
+	$(GO) run ./checker seal
+
+doctor: build
+	@$(CHECKER) doctor
+
+up:
+	docker compose up -d --wait
+
+down:
+	docker compose down
+
+## prepare: download modules and warm the build cache, so a workshop room without internet works
+prepare:
+	$(GO) mod download
+	$(GO) build ./...
+	$(GO) test -count=1 -run '^$$' ./labs/... ./shared/... ./checker/...
+	$(GO) test -race -count=1 -run '^$$' ./labs/...
+	$(GO) build -o $(CHECKER) ./checker
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./shared/bench/
+
+clean:
+	rm -rf bin
