@@ -12,9 +12,9 @@ func TestUnified(t *testing.T) {
  
  func handle() {
 -	// TODO(lab): ack after work
-+	work()
- 	ack()
--	work()
+-	ack()
+ 	work()
++	ack()
  }
 `
 	if got := Unified("a/acks.go", "b/acks.go", old, new); got != want {

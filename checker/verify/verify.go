@@ -272,4 +272,6 @@ func All(ctx context.Context, c *catalog.Catalog, labs []catalog.Lab, o Options,
 	return sum
 }
 
-func roundSeconds(d time.Duration) float64 { return float64(d.Round(100*time.Millisecond)) / float64(time.Second) }
+func roundSeconds(d time.Duration) float64 {
+	return float64(d.Round(100*time.Millisecond)) / float64(time.Second)
+}
