@@ -151,6 +151,7 @@ type RunResult struct {
 	Kind        gotest.Kind // passed, failed, build-error, panic, timeout, infra
 	WasLocked   bool        // the lab was run although it is locked
 	TestsEdited []string    // test files that differ from the shipped ones; nothing is recorded then
+	Unsealed    bool        // the lab has no seal yet (a kit in the making); nothing is recorded then
 	Recorded    bool        // the outcome was saved in the progress
 	Unlocked    []string    // what this run unlocked: "lab 4", "solution 3"
 }
@@ -171,8 +172,9 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 	if err != nil {
 		return nil, err
 	}
+	res.Unsealed = len(li.Sealed.Tests) == 0
 	for _, s := range stale {
-		if strings.HasSuffix(s.File, "_test.go") {
+		if !res.Unsealed && strings.HasSuffix(s.File, "_test.go") {
 			res.TestsEdited = append(res.TestsEdited, s.File)
 		}
 	}
@@ -184,7 +186,7 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 		return nil, fmt.Errorf("run lab %d: %w", n, err)
 	}
 	res.Report, res.Kind = rep, rep.Kind()
-	if res.Kind == gotest.InfraError || res.Kind == gotest.NoTests || len(res.TestsEdited) > 0 {
+	if res.Kind == gotest.InfraError || res.Kind == gotest.NoTests || len(res.TestsEdited) > 0 || res.Unsealed {
 		return res, nil
 	}
 	before := k.List()

@@ -45,11 +45,11 @@ type Result struct {
 func Lab(ctx context.Context, c *catalog.Catalog, l catalog.Lab, o Options) Result {
 	start := time.Now()
 	res := Result{Number: l.Number, Slug: l.Slug, Starter: Starter{FailedTests: []string{}, Markers: map[string]string{}}}
-	defer func() { res.Seconds = roundSeconds(time.Since(start)) }()
 	if err := lab(ctx, c, l, o, &res); err != nil {
 		res.Error = err.Error()
 	}
 	res.Verified = res.Error == "" && res.Reason == "" && !res.Infra
+	res.Seconds = roundSeconds(time.Since(start))
 	return res
 }
 
