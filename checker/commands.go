@@ -273,13 +273,17 @@ func (a *app) cmdVerify(ctx context.Context, args []string) int {
 	if !ok {
 		return exitEnv
 	}
-	labs := k.Catalog.Labs
+	labs, problems := k.Catalog.Labs, k.Catalog.Problems()
 	if len(pos) > 0 {
-		labs = nil
+		labs, problems = nil, nil
 		for _, p := range pos {
 			n, ok := a.labArg("verify", []string{p})
 			if !ok {
 				return exitEnv
+			}
+			if probs := k.Catalog.Broken[n]; len(probs) > 0 {
+				problems = append(problems, probs...)
+				continue
 			}
 			l, err := k.Catalog.Lab(n)
 			if err != nil {
@@ -301,6 +305,12 @@ func (a *app) cmdVerify(ctx context.Context, args []string) int {
 		onLab = func(r verify.Result) { fmt.Fprintln(a.stdout, verifyLine(r, *count)) }
 	}
 	sum := verify.All(ctx, k.Catalog, labs, opts, onLab)
+	if len(problems) > 0 {
+		sum.Verified, sum.Problems = false, problems
+		if len(labs) == 0 {
+			sum.Error = ""
+		}
+	}
 	code := exitOK
 	switch {
 	case sum.Infra():
@@ -322,7 +332,14 @@ func (a *app) cmdVerify(ctx context.Context, args []string) int {
 	if !sum.Verified {
 		mark = "✗"
 	}
-	fmt.Fprintf(a.stdout, "%s verified %d of %d labs · %s\n", mark, good, len(labs), dur(time.Since(start)))
+	for _, p := range sum.Problems {
+		fmt.Fprintf(a.stdout, "✗ %s: %s\n", catalog.File, p)
+	}
+	extra := ""
+	if len(sum.Problems) > 0 {
+		extra = fmt.Sprintf(" · %d problems in %s", len(sum.Problems), catalog.File)
+	}
+	fmt.Fprintf(a.stdout, "%s verified %d of %d labs%s · %s\n", mark, good, len(labs), extra, dur(time.Since(start)))
 	if sum.Error != "" {
 		fmt.Fprintf(a.stdout, "  %s\n", sum.Error)
 	}
@@ -521,11 +538,18 @@ func (a *app) cmdSeal(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "checker seal: %v\n", err)
 		return exitEnv
 	}
+	problems := cat.Problems()
 	if *check {
 		stale, err := cat.CheckSeal(ctx, a.getenv("CI") == "true")
 		if err != nil {
 			fmt.Fprintf(a.stderr, "checker seal: %v\n", err)
 			return exitEnv
+		}
+		for _, p := range problems {
+			fmt.Fprintf(a.stdout, "%s: %s\n", catalog.File, p)
+		}
+		if len(problems) > 0 && len(stale) == 0 {
+			return exitFailing
 		}
 		if len(stale) == 0 {
 			fmt.Fprintf(a.stdout, "seals of %d labs are up to date\n", len(cat.Labs))
@@ -536,6 +560,9 @@ func (a *app) cmdSeal(ctx context.Context, args []string) int {
 			fmt.Fprintf(a.stdout, "  %s\n", s)
 		}
 		return exitFailing
+	}
+	for _, p := range problems {
+		fmt.Fprintf(a.stderr, "checker seal: warning: %s: %s (not sealed)\n", catalog.File, p)
 	}
 	changed, err := cat.Seal()
 	if err != nil {

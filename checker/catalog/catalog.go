@@ -65,9 +65,6 @@ func (l Lab) SolutionDir() string { return "solutions/" + l.Slug }
 // ImportPath is the lab's Go package path.
 func (l Lab) ImportPath() string { return "msglabs/labs/" + l.Slug }
 
-// Name is "NN-slug" style display name: the slug.
-func (l Lab) Name() string { return l.Slug }
-
 // FailingMarker returns the marker the named test must fail with, and whether it is expected to fail at all.
 func (l Lab) FailingMarker(test string) (string, bool) {
 	for _, f := range l.Failing {
@@ -81,16 +78,31 @@ func (l Lab) FailingMarker(test string) (string, bool) {
 // Catalog is the list of labs that exist on disk, in catalog order.
 type Catalog struct {
 	Root string // the kit root, absolute
-	Labs []Lab  // only labs whose folder exists
+	Labs []Lab  // labs whose folder exists and that passed validation
 	All  []Lab  // every entry of labs.yaml
+	// Broken holds, by lab number, the problems of labs whose folder exists but that are not usable (a lab in the
+	// making, or a file gone missing). They are left out of Labs; verify and seal --check fail on them.
+	Broken map[int][]string
 }
 
-// Lab returns the existing lab with the given number.
+// Problems lists every problem of the broken labs, in catalog order.
+func (c *Catalog) Problems() []string {
+	var out []string
+	for _, l := range c.All {
+		out = append(out, c.Broken[l.Number]...)
+	}
+	return out
+}
+
+// Lab returns the usable lab with the given number.
 func (c *Catalog) Lab(n int) (Lab, error) {
 	for _, l := range c.Labs {
 		if l.Number == n {
 			return l, nil
 		}
+	}
+	if probs := c.Broken[n]; len(probs) > 0 {
+		return Lab{}, fmt.Errorf("lab %d is not usable: %s", n, strings.Join(probs, "; "))
 	}
 	for _, l := range c.All {
 		if l.Number == n {
@@ -187,8 +199,9 @@ func Parse(data []byte) ([]Lab, error) {
 
 var testFunc = regexp.MustCompile(`(?m)^func (Test\w*)\(`)
 
-// Load reads labs.yaml under root and validates every lab whose folder exists: its edit files exist, it has tests,
-// and the failing tests are declared in its test files. Labs without a folder are left out of Labs.
+// Load reads labs.yaml under root. A malformed file is an error. Labs without a folder are left out; a lab whose
+// folder exists is checked against the files (edit files exist, it has tests, the failing tests are declared in
+// them), and one that fails the check is left out of Labs and recorded in Broken.
 func Load(root string) (*Catalog, error) {
 	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(File)))
 	if err != nil {
@@ -198,18 +211,17 @@ func Load(root string) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Catalog{Root: root, All: all}
-	var probs []string
+	c := &Catalog{Root: root, All: all, Broken: map[int][]string{}}
 	for _, l := range all {
 		dir := c.Path(l.Dir())
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			continue
 		}
-		probs = append(probs, checkOnDisk(dir, l)...)
+		if probs := checkOnDisk(dir, l); len(probs) > 0 {
+			c.Broken[l.Number] = probs
+			continue
+		}
 		c.Labs = append(c.Labs, l)
-	}
-	if len(probs) > 0 {
-		return nil, &ValidationError{Problems: probs}
 	}
 	return c, nil
 }

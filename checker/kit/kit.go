@@ -49,6 +49,9 @@ func Open(dir string, instructor bool) (*Kit, error) {
 		return nil, err
 	}
 	k := &Kit{Root: root, Catalog: cat, Instructor: instructor, Now: time.Now}
+	for _, p := range cat.Problems() {
+		k.Warnings = append(k.Warnings, catalog.File+": "+p+" (lab skipped)")
+	}
 	var warn error
 	k.Progress, warn = progress.Load(filepath.Join(root, filepath.FromSlash(progress.File)))
 	if warn != nil {
@@ -107,14 +110,6 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string { return e.What + " is locked: " + e.How }
-
-func (k *Kit) previous(n int) (catalog.Lab, bool) {
-	i := k.Catalog.Index(n)
-	if i <= 0 {
-		return catalog.Lab{}, false
-	}
-	return k.Catalog.Labs[i-1], true
-}
 
 func (k *Kit) solutionAccess(n int) (LabInfo, error) {
 	li, err := k.Info(n)
@@ -196,14 +191,16 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 	}
 	res.Recorded = true
 	after := k.List()
+	var labs, solutions []string
 	for i := range after {
 		if after[i].Unlocked && !before[i].Unlocked {
-			res.Unlocked = append(res.Unlocked, fmt.Sprintf("lab %d", after[i].Number))
+			labs = append(labs, fmt.Sprintf("lab %d", after[i].Number))
 		}
 		if after[i].SolutionUnlocked && !before[i].SolutionUnlocked {
-			res.Unlocked = append(res.Unlocked, fmt.Sprintf("solution %d", after[i].Number))
+			solutions = append(solutions, fmt.Sprintf("solution %d", after[i].Number))
 		}
 	}
+	res.Unlocked = append(labs, solutions...)
 	return res, nil
 }
 

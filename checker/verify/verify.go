@@ -230,6 +230,7 @@ func writeFile(path string, data []byte) error {
 type Summary struct {
 	Verified bool     `json:"verified"`
 	Labs     []Result `json:"labs"`
+	Problems []string `json:"problems,omitempty"` // labs.yaml problems of labs that could not be verified at all
 	Error    string   `json:"error,omitempty"`
 }
 

@@ -1,0 +1,144 @@
+// Package kittest builds small throwaway kits for the checker's tests: a go.mod of module msglabs, a labs.yaml and
+// labs whose tests need no RabbitMQ.
+package kittest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Catalog is the labs.yaml of the sample kit: two labs on disk, a third only announced. Unsealed.
+const Catalog = `# Sample catalog.
+# It keeps its comments through a seal.
+labs:
+  - number: 1
+    slug: 01-first
+    package: first
+    title: First lab
+    failure: LOST
+    summary: An order goes missing.
+    edit: [work.go]
+    failing:
+      - test: TestLost
+        marker: LOST
+    hints:
+      - "Look at Fixed."
+      - "Return true."
+  # The second lab.
+  - number: 2
+    slug: 02-second
+    package: second
+    title: "Second: the sequel"
+    failure: DUPLICATE
+    edit: [work.go]
+    failing:
+      - test: TestTwice
+        marker: DUPLICATE
+    hints: ["Count once."]
+  - number: 3
+    slug: 03-later
+    package: later
+    title: Not written yet
+    failure: STALLED
+# trailing comment
+`
+
+// Files returns the sample kit's files, path → content.
+func Files() map[string]string {
+	files := map[string]string{
+		"go.mod":         "module msglabs\n\ngo 1.26\n",
+		"labs/labs.yaml": Catalog,
+	}
+	for _, l := range []struct{ slug, pkg, test, marker string }{
+		{"01-first", "first", "TestLost", "LOST"},
+		{"02-second", "second", "TestTwice", "DUPLICATE"},
+	} {
+		files["labs/"+l.slug+"/work.go"] = Starter(l.pkg)
+		files["labs/"+l.slug+"/"+l.pkg+"_test.go"] = fmt.Sprintf(`// Do not edit: this test shows the failure.
+package %s
+
+import "testing"
+
+func TestFine(t *testing.T) {}
+
+func %s(t *testing.T) {
+	if !Fixed() {
+		t.Fatal("%s: order o-17 went wrong (1 placed, 0 billed)\n\ntimeline:\n  +0.001s  orders  publish o-17")
+	}
+}
+`, l.pkg, l.test, l.marker)
+		files["solutions/"+l.slug+"/work.go"] = "//go:build solution\n\n" + Solved(l.pkg)
+	}
+	return files
+}
+
+// Starter is the shipped work.go of a sample lab.
+func Starter(pkg string) string {
+	return "package " + pkg + "\n\n// Fixed reports whether the lab is solved.\nfunc Fixed() bool {\n\t// TODO(lab): fix it.\n\treturn false\n}\n"
+}
+
+// Solved is a solved work.go of a sample lab (without the build line).
+func Solved(pkg string) string {
+	return "package " + pkg + "\n\n// Fixed reports whether the lab is solved.\nfunc Fixed() bool {\n\treturn true\n}\n"
+}
+
+// New writes the sample kit into a temporary directory and returns its root.
+func New(t testing.TB) string {
+	t.Helper()
+	root := t.TempDir()
+	Write(t, root, Files())
+	return root
+}
+
+// Write writes files (slash paths relative to root) under root.
+func Write(t testing.TB, root string, files map[string]string) {
+	t.Helper()
+	for rel, content := range files {
+		path := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Read returns the content of a file of the kit.
+func Read(t testing.TB, root, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// Git runs git in root, skipping the test when git is not installed.
+func Git(t testing.TB, root string, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	cmd := exec.Command("git", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Commit makes root a git repository holding every file.
+func Commit(t testing.TB, root string) {
+	t.Helper()
+	Git(t, root, "init", "-q")
+	Git(t, root, "add", "-A")
+	Git(t, root, "commit", "-q", "-m", "kit")
+}
