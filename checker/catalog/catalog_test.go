@@ -211,3 +211,20 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Fatalf("content %q, %d entries", data, len(entries))
 	}
 }
+
+func TestReadmeTableRewrite(t *testing.T) {
+	labs := []Lab{{Number: 1, Slug: "01-a", Title: "A", Failure: "LOST", Summary: "x | y"}}
+	in := []byte("# kit\n<!-- labs:begin (generated) -->\nold\n<!-- labs:end -->\ntail\n")
+	out, err := RewriteReadme(in, ReadmeTable(labs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# kit\n<!-- labs:begin (generated) -->\n| # | lab | the starter shows | what goes wrong |\n|---|---|---|---|\n" +
+		"| 1 | [A](labs/01-a/README.md) | **LOST** | x \\| y |\n<!-- labs:end -->\ntail\n"
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := RewriteReadme([]byte("no markers"), ""); err == nil {
+		t.Fatal("no error for a README without markers")
+	}
+}

@@ -75,6 +75,11 @@ func (c *Catalog) Seal() ([]string, error) {
 			changed = append(changed, l.Slug)
 		}
 	}
+	if readmeChanged, err := c.sealReadme(); err != nil {
+		return nil, err
+	} else if readmeChanged {
+		changed = append(changed, ReadmeFile)
+	}
 	out, err := Rewrite(data, seals)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
@@ -122,7 +127,7 @@ func (c *Catalog) CheckSeal(ctx context.Context, strict bool) ([]Stale, error) {
 		}
 		stale = append(stale, s...)
 	}
-	return stale, nil
+	return append(stale, c.checkReadme()...), nil
 }
 
 // CheckLab compares a lab's seal with its files. A test file must match its sealed id exactly. A starter file must
