@@ -1,0 +1,182 @@
+package gather
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// You do not need to edit this file: it is a stand-in for the carriers' quoting services. In production each carrier
+// is a third party behind its own integration; here each one is an in-process fake that speaks AMQP to the real broker.
+
+// Carrier answers quote requests from its own queue, bound to the quote exchange. It prices a parcel as a base fee
+// plus a price per started kilo, and replies to the request's reply-to queue, copying its correlation id.
+// Set the fields before Serve; Seen is safe to call from other goroutines while Serve runs.
+type Carrier struct {
+	Name         string
+	Queue        string // the carrier's request queue
+	BaseCents    int
+	CentsPerKilo int
+
+	// Silent makes the carrier take requests and never answer, like a quoting service that hangs.
+	Silent bool
+	// Hold, when set, makes the carrier's first answer wait until Hold is closed: a gate the test controls.
+	Hold <-chan struct{}
+	// Log, when set, tells the timeline what the carrier does.
+	Log func(format string, args ...any)
+
+	mu   sync.Mutex
+	seen map[string]bool // order ids of the requests received
+	sent int             // replies sent
+}
+
+// Price is what this carrier charges to ship req.
+func (c *Carrier) Price(req QuoteRequest) int {
+	kilos := (req.Grams + 999) / 1000
+	return c.BaseCents + kilos*c.CentsPerKilo
+}
+
+// Seen reports whether the carrier has received a request for orderID.
+func (c *Carrier) Seen(orderID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[orderID]
+}
+
+// Serve declares the carrier's queue, binds it to exchange and answers requests until ctx is done.
+// It owns the channel it opens on conn (a Channel is not safe for concurrent use) and handles one request at a time.
+func (c *Carrier) Serve(ctx context.Context, conn *amqp.Connection, exchange string) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	deliveries, err := c.subscribe(ctx, ch, exchange)
+	if err != nil {
+		return err
+	}
+	for d := range deliveries {
+		if err := c.handle(ctx, ch, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subscribe declares and binds the carrier's queue and starts consuming it with manual acks.
+func (c *Carrier) subscribe(ctx context.Context, ch *amqp.Channel, exchange string) (<-chan amqp.Delivery, error) {
+	if err := DeclareQuoteExchange(ch, exchange); err != nil {
+		return nil, err
+	}
+	if _, err := ch.QueueDeclare(c.Queue,
+		true,  // durable
+		false, // autoDelete
+		false, // exclusive
+		false, // noWait
+		nil); err != nil {
+		return nil, fmt.Errorf("declare queue %q: %w", c.Queue, err)
+	}
+	if err := ch.QueueBind(c.Queue, "", exchange,
+		false, // noWait
+		nil); err != nil {
+		return nil, fmt.Errorf("bind queue %q to %q: %w", c.Queue, exchange, err)
+	}
+	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
+		"",    // consumer tag: let the library choose
+		false, // autoAck: ack once the answer is sent
+		false, // exclusive
+		false, // noLocal
+		false, // noWait
+		nil)
+	if err != nil {
+		return nil, fmt.Errorf("consume %q: %w", c.Queue, err)
+	}
+	return deliveries, nil
+}
+
+// handle answers one request (or, when Silent, swallows it) and acks it.
+func (c *Carrier) handle(ctx context.Context, ch *amqp.Channel, d amqp.Delivery) error {
+	var req QuoteRequest
+	if err := decode(d.Body, QuoteRequestType, &req); err != nil {
+		return d.Reject(false) // requeue=false: it will never parse
+	}
+	first := c.receive(req.OrderID)
+	if c.Silent {
+		c.log("received the request for %s and will never answer it", req.OrderID)
+		return c.ack(d)
+	}
+	if first && c.Hold != nil {
+		c.log("holds its answer for %s until the test opens the gate", req.OrderID)
+		select {
+		case <-c.Hold:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	if err := c.reply(ctx, ch, d, req); err != nil {
+		return err
+	}
+	return c.ack(d)
+}
+
+func (c *Carrier) ack(d amqp.Delivery) error {
+	if err := d.Ack(false); err != nil {
+		return fmt.Errorf("ack %s: %w", d.MessageId, err)
+	}
+	return nil
+}
+
+// receive records a request and reports whether it is the carrier's first.
+func (c *Carrier) receive(orderID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	first := len(c.seen) == 0
+	c.seen[orderID] = true
+	return first
+}
+
+// reply sends the carrier's price for req to the request's reply-to queue, with the request's correlation id.
+func (c *Carrier) reply(ctx context.Context, ch *amqp.Channel, d amqp.Delivery, req QuoteRequest) error {
+	price := c.Price(req)
+	body, err := json.Marshal(QuoteReply{Carrier: c.Name, Cents: price})
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", QuoteReplyType, err)
+	}
+	c.mu.Lock()
+	c.sent++
+	id := fmt.Sprintf("%s-%d", c.Name, c.sent)
+	c.mu.Unlock()
+	corr := d.CorrelationId
+	if corr == "" {
+		corr = "(none)"
+	}
+	c.log("answers %s: %s (correlation id %s)", req.OrderID, Money(price), corr)
+	err = ch.PublishWithContext(ctx,
+		"",        // exchange: the default exchange routes by queue name
+		d.ReplyTo, // routing key: the asker's reply queue
+		false,     // mandatory
+		false,     // immediate
+		amqp.Publishing{
+			MessageId:     id,
+			CorrelationId: d.CorrelationId,
+			Type:          QuoteReplyType,
+			ContentType:   "application/json",
+			Body:          body,
+		})
+	if err != nil {
+		return fmt.Errorf("reply to %s: %w", req.OrderID, err)
+	}
+	return nil
+}
+
+func (c *Carrier) log(format string, args ...any) {
+	if c.Log != nil {
+		c.Log(format, args...)
+	}
+}
