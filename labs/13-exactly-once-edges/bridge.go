@@ -1,0 +1,118 @@
+package edges
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"msglabs/shared/fault"
+	"msglabs/shared/shop"
+)
+
+// bridgePoll is how long the bridge waits before looking at an empty table again.
+const bridgePoll = 20 * time.Millisecond
+
+// Bridge forwards the phone-order desk's table-queue (phone_orders, in PostgreSQL) to the shop's events exchange as
+// OrderPlaced, one row at a time, so the rest of the shop does not have to read the legacy table. Run it in one
+// goroutine: it owns the channel it opens. Several bridges may run at once; each claims its own rows.
+type Bridge struct {
+	DB     *pgxpool.Pool    // the legacy database
+	Broker *amqp.Connection // owned by the caller
+	Events string           // the exchange to publish to
+	Points *fault.Points    // where the test may make the bridge crash; nil never crashes
+}
+
+// phoneOrder is one row of the legacy table.
+type phoneOrder struct {
+	Position int64
+	MsgID    string
+	Order    shop.OrderPlaced
+}
+
+// Run forwards rows until ctx is done.
+func (b *Bridge) Run(ctx context.Context) error {
+	ch, err := b.Broker.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	if err := ch.Confirm(false /* noWait */); err != nil {
+		return fmt.Errorf("confirm mode: %w", err)
+	}
+	for {
+		moved, err := b.forwardOne(ctx, ch)
+		if err != nil {
+			return err
+		}
+		if moved {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(bridgePoll):
+		}
+	}
+}
+
+// forwardOne moves the oldest row of the table to the broker. It reports false when the table is empty.
+func (b *Bridge) forwardOne(ctx context.Context, ch *amqp.Channel) (bool, error) {
+	// TODO(lab): the row is deleted (and committed) before the broker has confirmed the message: a crash in between
+	// loses the order. And each forward gets a fresh id, so when the desk wrote a message twice, Billing cannot tell
+	// it is the same one. Keep the row locked while you publish, delete it only after the confirm (a crash before
+	// the commit leaves it in the table, to be sent again), and publish with the desk's own msg_id.
+	row, err := b.take(ctx)
+	if err != nil || row == nil {
+		return false, err
+	}
+	b.Points.At(fault.AfterCommit)
+	if err := Publish(ctx, ch, b.Events, uuid.NewString(), row.Order); err != nil {
+		return false, err
+	}
+	b.Points.At(fault.AfterPublish)
+	return true, nil
+}
+
+// take deletes the oldest row of the table and returns it, or nil if the table is empty.
+func (b *Bridge) take(ctx context.Context) (*phoneOrder, error) {
+	var row *phoneOrder
+	err := pgx.BeginFunc(ctx, b.DB, func(tx pgx.Tx) error {
+		var err error
+		row, err = claimOldest(ctx, tx)
+		if err != nil || row == nil {
+			return err
+		}
+		return deleteRow(ctx, tx, row.Position)
+	})
+	return row, err
+}
+
+// claimOldest locks the oldest row no other bridge holds, and returns it (nil if there is none).
+func claimOldest(ctx context.Context, tx pgx.Tx) (*phoneOrder, error) {
+	var r phoneOrder
+	err := tx.QueryRow(ctx, `
+		SELECT position, msg_id, order_id, customer, cents FROM phone_orders
+		ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED`).
+		Scan(&r.Position, &r.MsgID, &r.Order.OrderID, &r.Order.Customer, &r.Order.Cents)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim a phone order: %w", err)
+	}
+	return &r, nil
+}
+
+// deleteRow removes a forwarded row.
+func deleteRow(ctx context.Context, tx pgx.Tx, position int64) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM phone_orders WHERE position = $1`, position); err != nil {
+		return fmt.Errorf("delete phone order %d: %w", position, err)
+	}
+	return nil
+}
