@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Tap observes the bytes of one proxied connection. Up sees client→server bytes, Down server→client. Closed is called
@@ -39,6 +40,7 @@ type link struct {
 	tap            Tap
 	once           sync.Once
 	cut            bool
+	blackholed     atomic.Bool // client→server bytes are read (and tapped) but no longer forwarded
 }
 
 // NewProxy listens on a free loopback port and forwards to target ("host:port"). newTap may be nil; otherwise it is
@@ -95,8 +97,8 @@ func (p *Proxy) pipe(l *link) {
 		up, down = l.tap.Up(), l.tap.Down()
 	}
 	done := make(chan struct{}, 2)
-	go func() { copyTapped(l.server, l.client, up); done <- struct{}{} }()
-	go func() { copyTapped(l.client, l.server, down); done <- struct{}{} }()
+	go func() { copyTapped(l.server, l.client, up, &l.blackholed); done <- struct{}{} }()
+	go func() { copyTapped(l.client, l.server, down, nil); done <- struct{}{} }()
 	<-done
 	p.end(l, false)
 	<-done
@@ -110,13 +112,17 @@ func (p *Proxy) pipe(l *link) {
 }
 
 // copyTapped copies src to dst, showing every chunk to tap before forwarding it, so that what the tap records is
-// in causal order across both directions (a request is recorded before its answer can exist).
-func copyTapped(dst, src net.Conn, tap io.Writer) {
+// in causal order across both directions (a request is recorded before its answer can exist). While drop is set
+// (it may be nil), chunks are still shown to tap but not forwarded.
+func copyTapped(dst, src net.Conn, tap io.Writer, drop *atomic.Bool) {
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			_, _ = tap.Write(buf[:n])
+			if drop != nil && drop.Load() {
+				continue
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -153,6 +159,20 @@ func (p *Proxy) Cut() int {
 		p.end(l, true)
 	}
 	return len(links)
+}
+
+// Blackhole makes every open connection through the proxy silently lose what the client sends from now on: the
+// bytes are read (the tap still sees them) but never reach the server, as when a network path dies and neither side
+// is told. The client's writes keep succeeding; answers stop, since the server hears nothing. Such a connection can
+// never recover: follow with Cut, as the operating system eventually would. New connections are not affected.
+// It returns how many connections it affected.
+func (p *Proxy) Blackhole() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.links {
+		l.blackholed.Store(true)
+	}
+	return len(p.links)
 }
 
 // Refuse makes the proxy turn away new connections (true) or accept them again (false): the service is "down".

@@ -230,6 +230,20 @@ func (p *Process) CutBroker() int {
 	return n
 }
 
+// BlackholeBroker makes the network between the process and the broker silently lose everything the process sends
+// from now on: its publishes leave (the timeline shows them) but never arrive, and nobody is told. Follow it with
+// CutBroker once the test has seen what it wanted to go missing, as the operating system eventually would notice.
+// Connections dialled afterwards are not affected. It returns how many connections now lose their traffic.
+func (p *Process) BlackholeBroker() int {
+	px, err := p.brokerProxy()
+	if err != nil {
+		return 0
+	}
+	n := px.Blackhole()
+	p.env.Log(p.Name, "network to the broker silently drops everything sent from here on (injected, %d connection(s))", n)
+	return n
+}
+
 // BrokerDown makes the broker unreachable for this process (true) or reachable again (false), without touching the
 // broker itself: other attendees are unaffected.
 func (p *Process) BrokerDown(down bool) {

@@ -66,6 +66,7 @@ func (r *recorder) handle(ev wire.Event) {
 		r.log("published %s → %s%s", l, route(short, ev.Exchange, ev.RoutingKey), publishFlags(ev))
 	case wire.Deliver, wire.GetOk:
 		l := label(ev)
+		r.env.countDelivery(ev.Props.MessageID)
 		how := ""
 		if ev.Kind == wire.Deliver && c.autoAck[ev.ConsumerTag] {
 			r.autoAcks++
