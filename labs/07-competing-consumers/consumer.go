@@ -1,0 +1,81 @@
+package competing
+
+import (
+	"context"
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Consumer is one instance of a service reading its queue: run as many as you need, on as many machines, and they
+// compete for the messages (competing consumers). Each Run owns one channel; a Channel is not safe for concurrent use,
+// so a Consumer handles its messages one at a time, in its own goroutine.
+type Consumer struct {
+	Queue    string
+	Prefetch int // how many unacknowledged messages the broker may hand this instance at once
+	Handle   func(ctx context.Context, d amqp.Delivery) error
+	Metrics  *Metrics // may be nil
+}
+
+// Run consumes c.Queue (which must exist: see DeclareBillingQueue) on conn until ctx is done, acking each message
+// after Handle succeeds and requeueing it when Handle fails.
+func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	// TODO(lab): nothing limits how many unacked messages the broker pushes to this instance, so it takes the whole
+	// backlog at once, even while its handler is stuck on the first message, and an instance started later finds
+	// the queue empty. Limit it to c.Prefetch with ch.Qos before consuming.
+	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
+		"",    // consumer tag: let the library choose
+		false, // autoAck: we ack after Handle succeeds
+		false, // exclusive: other instances compete for the same queue
+		false, // noLocal
+		false, // noWait
+		nil)
+	if err != nil {
+		return fmt.Errorf("consume %q: %w", c.Queue, err)
+	}
+	for d := range deliveries {
+		if err := c.settle(d, c.Handle(ctx, d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle acks a handled message, or requeues it when handling failed, and counts the outcome.
+func (c *Consumer) settle(d amqp.Delivery, handleErr error) error {
+	if handleErr != nil {
+		c.Metrics.Failed()
+		if err := d.Nack(false, true); err != nil { // multiple=false, requeue=true: try again (lab 8 does better)
+			return fmt.Errorf("nack %s: %w", d.MessageId, err)
+		}
+		return nil
+	}
+	c.Metrics.Processed()
+	if err := d.Ack(false); err != nil { // multiple=false
+		return fmt.Errorf("ack %s: %w", d.MessageId, err)
+	}
+	return nil
+}
+
+// DeclareBillingQueue declares Billing's durable queue. Billing declares it at start-up and Sales before sending;
+// both must declare it with the same arguments (a mismatch closes the channel with 406 PRECONDITION_FAILED).
+func DeclareBillingQueue(ch *amqp.Channel, queue string) error {
+	// TODO(lab): the queue has no bound, so a burst piles up here for as long as Sales can send, and Sales never
+	// hears about it. Bound it to MaxBacklog ready messages ("x-max-length") and make the broker refuse what does not
+	// fit ("x-overflow": "reject-publish") instead of silently dropping the oldest order (the default, "drop-head").
+	_, err := ch.QueueDeclare(queue,
+		true,  // durable
+		false, // autoDelete
+		false, // exclusive
+		false, // noWait
+		nil)   // arguments
+	if err != nil {
+		return fmt.Errorf("declare queue %q: %w", queue, err)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+//go:build solution
+
+// Why this fix: two settings on the broker do the work. A prefetch (basic.qos) caps how many unacknowledged messages
+// one instance may hold, so a stuck instance holds at most that many and the rest stay in the queue for the other
+// instances to compete for; a slow handler wants a small prefetch, a fast one a large one (the benchmark uses 256).
+// And Billing's queue is bounded with x-max-length + x-overflow=reject-publish, so a burst beyond MaxBacklog is not
+// piled up or silently dropped but refused with a negative confirm, which Sales turns into back-pressure (sales.go).
+// This is one good answer, not the only one.
+
+package competing
+
+import (
+	"context"
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Consumer is one instance of a service reading its queue: run as many as you need, on as many machines, and they
+// compete for the messages (competing consumers). Each Run owns one channel; a Channel is not safe for concurrent use,
+// so a Consumer handles its messages one at a time, in its own goroutine.
+type Consumer struct {
+	Queue    string
+	Prefetch int // how many unacknowledged messages the broker may hand this instance at once
+	Handle   func(ctx context.Context, d amqp.Delivery) error
+	Metrics  *Metrics // may be nil
+}
+
+// Run consumes c.Queue (which must exist: see DeclareBillingQueue) on conn until ctx is done, acking each message
+// after Handle succeeds and requeueing it when Handle fails.
+func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	// At most c.Prefetch unacked messages in this instance's hands: the rest wait in the queue for whoever is free.
+	if err := ch.Qos(c.Prefetch,
+		0,     // prefetchSize: no byte limit
+		false, // global: the limit applies to each consumer on this channel (there is one)
+	); err != nil {
+		return fmt.Errorf("set prefetch: %w", err)
+	}
+	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
+		"",    // consumer tag: let the library choose
+		false, // autoAck: we ack after Handle succeeds
+		false, // exclusive: other instances compete for the same queue
+		false, // noLocal
+		false, // noWait
+		nil)
+	if err != nil {
+		return fmt.Errorf("consume %q: %w", c.Queue, err)
+	}
+	for d := range deliveries {
+		if err := c.settle(d, c.Handle(ctx, d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle acks a handled message, or requeues it when handling failed, and counts the outcome.
+func (c *Consumer) settle(d amqp.Delivery, handleErr error) error {
+	if handleErr != nil {
+		c.Metrics.Failed()
+		if err := d.Nack(false, true); err != nil { // multiple=false, requeue=true: try again (lab 8 does better)
+			return fmt.Errorf("nack %s: %w", d.MessageId, err)
+		}
+		return nil
+	}
+	c.Metrics.Processed()
+	if err := d.Ack(false); err != nil { // multiple=false
+		return fmt.Errorf("ack %s: %w", d.MessageId, err)
+	}
+	return nil
+}
+
+// DeclareBillingQueue declares Billing's durable queue. Billing declares it at start-up and Sales before sending;
+// both must declare it with the same arguments (a mismatch closes the channel with 406 PRECONDITION_FAILED).
+func DeclareBillingQueue(ch *amqp.Channel, queue string) error {
+	_, err := ch.QueueDeclare(queue,
+		true,  // durable
+		false, // autoDelete
+		false, // exclusive
+		false, // noWait
+		amqp.Table{
+			"x-max-length": int64(MaxBacklog), // at most this many ready messages (unacked ones do not count)
+			"x-overflow":   "reject-publish",  // refuse the newest (a nack to a confirming publisher), never drop
+		})
+	if err != nil {
+		return fmt.Errorf("declare queue %q: %w", queue, err)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+//go:build solution
+
+// Why this fix: a transient failure needs time, not repetition. Billing tries a couple of times at once (for a blip),
+// then hands the message to the broker to hold: it publishes a copy to a delay queue, one queue per back-off level
+// (50, 100, 200 ms, each ±20% jitter so a crowd of retries does not come back in step), whose expired messages
+// dead-letter back to the main queue. The retry count travels in a header; after the last level the message goes to
+// the error queue, with the last error, for a human to look at and replay. The handler never sleeps, so Billing's one
+// prefetch slot serves the next order while the broker holds the waiting one. One queue per level matters: a queue
+// only expires messages at its head, so a long delay and a short one in the same queue would make the short one
+// wait for the long one. This is one good answer, not the only one: RabbitMQ's delayed-message plugin or a
+// scheduler table in PostgreSQL can hold the delay too, and lab 9 deals with messages that will never succeed.
+
+package retries
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// prefetch is one: a charge is slow, so each Billing instance takes one order at a time (lab 7).
+const prefetch = 1
+
+// The retry policy.
+const (
+	immediateRetries = 2   // extra tries at once, in the handler, for a blip
+	jitter           = 0.2 // each delay is drawn from ±20% around its level
+)
+
+// backoff is the delay before each delayed retry, doubling: after the last one the message goes to the error queue.
+var backoff = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
+
+// Consumer is one Billing instance reading its queue. Run owns the channels it opens; a Channel is not safe for
+// concurrent use, so a Consumer handles its messages one at a time, in its own goroutine.
+type Consumer struct {
+	Queue  string // Billing's main queue
+	Handle func(ctx context.Context, d amqp.Delivery) error
+}
+
+// Setup declares the queues Billing needs: its main queue, a delay queue per back-off level whose expired messages
+// dead-letter back to the main queue, and the error queue. Billing runs it at start-up; Sales declares the main queue.
+func (c *Consumer) Setup(ch *amqp.Channel) error {
+	if err := declareQueue(ch, c.Queue, nil); err != nil {
+		return err
+	}
+	for level := range backoff {
+		err := declareQueue(ch, delayQueue(c.Queue, level), amqp.Table{
+			"x-dead-letter-exchange":    "",      // the default exchange…
+			"x-dead-letter-routing-key": c.Queue, // …routes expired messages back to the main queue
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return declareQueue(ch, ErrorQueue(c.Queue), nil)
+}
+
+// delayQueue names the queue holding messages waiting for delayed retry number level+1.
+func delayQueue(queue string, level int) string { return fmt.Sprintf("%s.delay-%d", queue, level+1) }
+
+// Run consumes c.Queue on conn until ctx is done: it acks each message Handle succeeds with, and hands the ones it
+// fails on to a delay queue or, after the last retry, to the error queue.
+func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchSize 0: no byte limit; global false: per consumer
+		return fmt.Errorf("set prefetch: %w", err)
+	}
+	pub, err := conn.Channel() // this goroutine's publishing channel, for retries and the error queue
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer pub.Close()
+	if err := pub.Confirm(false); err != nil { // noWait=false
+		return fmt.Errorf("confirm mode: %w", err)
+	}
+	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
+		"",    // consumer tag: let the library choose
+		false, // autoAck: we ack after the charge is recorded, or after the broker holds the retry
+		false, // exclusive
+		false, // noLocal
+		false, // noWait
+		nil)
+	if err != nil {
+		return fmt.Errorf("consume %q: %w", c.Queue, err)
+	}
+	for d := range deliveries {
+		if err := c.process(ctx, pub, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// process handles one delivery and settles it: ack on success; otherwise forward a copy for a later retry (or to the
+// error queue) and ack the original once the broker has confirmed the copy.
+func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
+	handleErr := c.handleNow(ctx, d)
+	if handleErr != nil {
+		if err := c.forward(ctx, pub, d, handleErr); err != nil {
+			if nackErr := d.Nack(false, true); nackErr != nil { // multiple=false, requeue=true: keep it, try again
+				return fmt.Errorf("nack %s: %w", d.MessageId, nackErr)
+			}
+			return err
+		}
+	}
+	if err := d.Ack(false); err != nil { // multiple=false
+		return fmt.Errorf("ack %s: %w", d.MessageId, err)
+	}
+	return nil
+}
+
+// handleNow runs Handle, and again up to immediateRetries times while it fails. It returns the last error.
+func (c *Consumer) handleNow(ctx context.Context, d amqp.Delivery) error {
+	err := c.Handle(ctx, d)
+	for try := 0; err != nil && try < immediateRetries && ctx.Err() == nil; try++ {
+		err = c.Handle(ctx, d)
+	}
+	return err
+}
+
+// forward publishes a copy of d to the delay queue of its next retry, or to the error queue once the retries are
+// used up, and waits for the broker's confirm.
+func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, cause error) error {
+	done := retriesSoFar(d.Headers)
+	msg := copyOf(d)
+	msg.Headers["billing-last-error"] = cause.Error()
+	queue := ErrorQueue(c.Queue)
+	if done < len(backoff) {
+		queue = delayQueue(c.Queue, done)
+		msg.Headers[RetriesHeader] = int64(done + 1)
+		msg.Expiration = strconv.FormatInt(withJitter(backoff[done]).Milliseconds(), 10) // held this long, then back
+	}
+	dc, err := pub.PublishWithDeferredConfirmWithContext(ctx,
+		"",    // exchange: the default exchange routes by queue name
+		queue, // routing key
+		false, // mandatory
+		false, // immediate
+		msg)
+	if err != nil {
+		return fmt.Errorf("forward %s to %q: %w", d.MessageId, queue, err)
+	}
+	if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+		return fmt.Errorf("forward %s to %q: not confirmed (ok=%v, err=%v)", d.MessageId, queue, ok, err)
+	}
+	return nil
+}
+
+// copyOf builds a persistent publishing with d's body, identity and headers (a fresh map: d's stays untouched).
+func copyOf(d amqp.Delivery) amqp.Publishing {
+	headers := amqp.Table{}
+	for k, v := range d.Headers {
+		headers[k] = v
+	}
+	return amqp.Publishing{
+		MessageId:    d.MessageId,
+		Type:         d.Type,
+		ContentType:  d.ContentType,
+		DeliveryMode: amqp.Persistent,
+		Headers:      headers,
+		Body:         d.Body,
+	}
+}
+
+// retriesSoFar reads RetriesHeader: how many delayed retries the message has had.
+func retriesSoFar(h amqp.Table) int {
+	switch v := h[RetriesHeader].(type) {
+	case int32:
+		return int(v)
+	case int64:
+		return int(v)
+	}
+	return 0
+}
+
+// withJitter returns d moved randomly by up to ±jitter of itself.
+func withJitter(d time.Duration) time.Duration {
+	spread := (rand.Float64()*2 - 1) * jitter // in [-jitter, +jitter)
+	return d + time.Duration(spread*float64(d))
+}
+
+// declareQueue declares a durable queue with the given arguments.
+func declareQueue(ch *amqp.Channel, queue string, args amqp.Table) error {
+	_, err := ch.QueueDeclare(queue,
+		true,  // durable
+		false, // autoDelete
+		false, // exclusive
+		false, // noWait
+		args)
+	if err != nil {
+		return fmt.Errorf("declare queue %q: %w", queue, err)
+	}
+	return nil
+}
