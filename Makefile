@@ -4,7 +4,7 @@ CHECKER   := bin/checker
 COUNT     ?= 1
 GOFILES    = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: check test unit fmt-check vet verify doctor up down prepare bench build seal clean
+.PHONY: check test unit fmt-check vet seal-check verify doctor up down prepare bench build seal clean
 
 build:
 	@$(GO) build -o $(CHECKER) ./checker
@@ -18,7 +18,7 @@ lab-%: build
 	@$(CHECKER) run $*
 
 ## test: everything CI runs: formatting, vet, unit tests of shared/ and checker/, then verify every lab
-test: fmt-check vet unit verify
+test: fmt-check vet seal-check unit verify
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -28,6 +28,10 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 ./shared/... ./checker/...
+
+## seal-check: fail when labs/labs.yaml's hashes or the README's lab table are out of date
+seal-check: build
+	$(CHECKER) seal --check
 
 verify: build
 	$(CHECKER) verify --count $(COUNT)
