@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"msglabs/checker/containers"
 	"msglabs/checker/doctor"
@@ -36,6 +37,7 @@ type app struct {
 	probes          doctor.Probes
 	executable      func() (string, error)
 	isTerminal      func() bool
+	now             func() time.Time
 	instructor      bool
 	red             *redactor
 }
@@ -53,6 +55,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		probes:          doctor.DefaultProbes(),
 		executable:      os.Executable,
 		isTerminal:      stdoutIsTerminal,
+		now:             time.Now,
 		red:             red,
 	}
 }
@@ -70,8 +73,10 @@ commands:
                                  the kit's self-test: starters fail as declared, solutions pass
   seal [--check]                 record (or check) the hashes of lab tests and starters (kit maintainers)
   containers                     start or reuse the kit's RabbitMQ and PostgreSQL containers (needs Docker)
+  mob [--minutes M] NAME...      mob-programming rotation timer (no names: resume the saved rotation; --end stops it)
 
 --instructor (or MSGLABS_INSTRUCTOR=1) unlocks every lab and solution.
+On a terminal, checker without a command opens the interactive checker.
 `
 
 func (a *app) main(args []string) int {
@@ -113,6 +118,8 @@ func (a *app) main(args []string) int {
 		return a.cmdSeal(ctx, rest)
 	case "containers":
 		return a.cmdContainers(ctx, rest)
+	case "mob":
+		return a.cmdMob(ctx, rest)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK

@@ -34,6 +34,37 @@ func BenchmarkRawPublishConsume(b *testing.B) {
 	b.ReportMetric(float64(b.N*PerRun)/busy.Seconds(), "msgs/s")
 }
 
+// BenchmarkRawDrain is the consumer-side baseline that lab 7's consumers are compared with: PerRun persistent 1 KiB
+// messages wait in a durable queue and one manual-ack consumer (prefetch Window) drains them. Filling is not timed.
+func BenchmarkRawDrain(b *testing.B) {
+	env := harness.New(b)
+	exchange, queue := env.Name("events"), env.Name("raw-drain")
+	pubCh, conCh := channels(b, env)
+	if err := DeclareQueue(pubCh, exchange, queue, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	if err := pubCh.Confirm(false); err != nil { // noWait=false
+		b.Fatal(err)
+	}
+	body := Payload(MessageSize)
+	var busy time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		if err := Publish(ctx, pubCh, exchange, "bench", body, PerRun, Window); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := Drain(ctx, conCh, queue, PerRun, Window); err != nil {
+			b.Fatal(err)
+		}
+		busy += time.Since(start)
+		cancel()
+	}
+	b.ReportMetric(float64(b.N*PerRun)/busy.Seconds(), "msgs/s")
+}
+
 // TestPublishAndDrain checks the helpers on a few hundred messages (more than one confirm window).
 func TestPublishAndDrain(t *testing.T) {
 	env := harness.New(t)
