@@ -73,6 +73,7 @@ commands:
                                  the kit's self-test: starters fail as declared, solutions pass
   seal [--check]                 record (or check) the hashes of lab tests and starters (kit maintainers)
   containers                     start or reuse the kit's RabbitMQ and PostgreSQL containers (needs Docker)
+  bench [--count K]              throughput of the lab 6 and 7 solutions next to raw amqp091-go (maintainers)
   mob [--minutes M] NAME...      mob-programming rotation timer (no names: resume the saved rotation; --end stops it)
 
 --instructor (or MSGLABS_INSTRUCTOR=1) unlocks every lab and solution.
@@ -120,6 +121,8 @@ func (a *app) main(args []string) int {
 		return a.cmdContainers(ctx, rest)
 	case "mob":
 		return a.cmdMob(ctx, rest)
+	case "bench":
+		return a.cmdBench(ctx, rest)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK

@@ -204,6 +204,11 @@ func SolutionOverlay(c *catalog.Catalog, l catalog.Lab, tmp string, replace map[
 	return nil
 }
 
+// WriteOverlay writes a `go test -overlay` file named name in tmp that replaces each key of replace with its value.
+func WriteOverlay(tmp, name string, replace map[string]string) (string, error) {
+	return writeOverlay(tmp, name, replace)
+}
+
 func writeOverlay(tmp, name string, replace map[string]string) (string, error) {
 	data, err := json.Marshal(struct{ Replace map[string]string }{replace})
 	if err != nil {
