@@ -66,7 +66,7 @@ func New(t testing.TB) *Env {
 	defer cancel()
 	eps, err := infra.Resolve(ctx)
 	if err != nil {
-		t.Fatalf("%s: %v", story.Infra, err)
+		t.Fatalf("%s: %s", story.Infra, infraProblem(err))
 	}
 	e := &Env{
 		T:         t,
@@ -78,6 +78,15 @@ func New(t testing.TB) *Env {
 	}
 	t.Cleanup(e.cleanup)
 	return e
+}
+
+// infraProblem words a resolution error for a person: one clause per unreachable service, without the sentinel.
+func infraProblem(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, infra.ErrUnreachable.Error()+": ")
+	}
+	return strings.Join(lines, "; ")
 }
 
 // makePrefix builds "ml.l03.TestName.a1b2c3": the lab (from the package directory), the test, and randomness.
