@@ -175,7 +175,7 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 	}
 	rep, err := gotest.Run(ctx, gotest.Options{
 		Dir: k.Root, Package: "./" + li.Dir() + "/", LabDir: li.Dir(),
-		Env: TestEnv(o.Endpoints, o.Checker), Timeout: o.Timeout,
+		Env: TestEnv(o.Endpoints, o.Checker), Timeout: o.Timeout, Quick: true,
 	}, onEvent)
 	if err != nil {
 		return nil, fmt.Errorf("run lab %d: %w", n, err)
