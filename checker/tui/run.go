@@ -494,10 +494,18 @@ func (r *runModel) content() string {
 			for i, sl := range strings.Split(res.Story, "\n") {
 				if i == 0 {
 					mk, rest, _ := strings.Cut(sl, ":")
-					line(pad + st.Marker.Render(mk+":") + st.Bold.Render(wrap(rest, w-len(pad)-len(mk))))
+					for j, part := range hang(rest, w-len(pad)-len(mk)-1, "") {
+						if j == 0 {
+							line(pad + st.Marker.Render(mk+":") + st.Bold.Render(part))
+							continue
+						}
+						line(pad + strings.Repeat(" ", len(mk)+1) + st.Bold.Render(part))
+					}
 					continue
 				}
-				line(pad + st.Timeline.Render(sl))
+				for _, part := range hang(sl, w-len(pad), continuation(sl)) {
+					line(pad + st.Timeline.Render(part))
+				}
 			}
 		default:
 			for _, ol := range res.Output {
@@ -595,3 +603,30 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
 }
+
+// hang wraps s to width w; every line after the first starts with indent, so a long story line wraps readably
+// instead of being cut at the edge of the pane.
+func hang(s string, w int, indent string) []string {
+	first := strings.SplitN(wrap(s, w), "\n", 2)
+	if len(first) == 1 {
+		return first
+	}
+	rest := strings.Split(wrap(strings.TrimLeft(strings.ReplaceAll(first[1], "\n", " "), " "), w-len(indent)), "\n")
+	lines := []string{first[0]}
+	for _, l := range rest {
+		lines = append(lines, indent+l)
+	}
+	return lines
+}
+
+// continuation is the indent for the wrapped part of a story line: under its text, past a timeline line's time and
+// actor columns ("  +0.017s  sales     published …").
+func continuation(line string) string {
+	lead := len(line) - len(strings.TrimLeft(line, " "))
+	if m := timelineColumns.FindStringIndex(line); m != nil {
+		return strings.Repeat(" ", m[1])
+	}
+	return strings.Repeat(" ", lead+2)
+}
+
+var timelineColumns = regexp.MustCompile(`^\s*[+-]\d+\.\d+s\s+\S+\s+`)
