@@ -26,6 +26,8 @@ func NewSales(conn *amqp.Connection, names Names) (*Sales, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
+	// TODO(lab): to hear about unroutable events (see PublishOrderPlaced), this channel needs confirm mode
+	// (ch.Confirm) and a buffered returns listener (ch.NotifyReturn) that Sales keeps. Set both up once, here.
 	exchange := names(EventsExchange)
 	if err := DeclareEvents(ch, exchange); err != nil {
 		return nil, err

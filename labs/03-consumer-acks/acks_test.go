@@ -32,6 +32,7 @@ func TestCrashedBillingKeepsTheOrder(t *testing.T) {
 	case <-time.After(harness.Patience):
 		t.Fatalf("Billing never received o-1: %v", first.Err())
 	}
+	brokerNoticed(env, queue)
 
 	startBilling(env, queue, cards) // Billing is restarted and catches up on what waits for it
 	env.Settle(func() bool { return len(chargedOrders(env)) == 1 }, queue)
@@ -62,6 +63,16 @@ func mustSettle(env *harness.Env, queue, orderID string) {
 	if !env.WaitDrained(queue) {
 		env.Fail(story.Stalled, "order %s was charged, but its message was never acked: the broker still counts it as in "+
 			"progress and will deliver it again when Billing's channel closes", orderID)
+	}
+}
+
+// brokerNoticed waits until the broker has noticed that Billing died: its consumer is gone from the queue. The
+// broker drops a dead channel's consumers and requeues what they had not acked in one step, so from here on
+// whatever the broker kept is back in the queue, and Settle cannot call the system quiet before it is handled.
+func brokerNoticed(env *harness.Env, queue string) {
+	env.T.Helper()
+	if !env.Eventually(func() bool { _, consumers, err := env.QueueDepth(queue); return err == nil && consumers == 0 }) {
+		env.T.Fatalf("the broker still counts a consumer on %q %v after Billing died", env.Short(queue), harness.Patience)
 	}
 }
 

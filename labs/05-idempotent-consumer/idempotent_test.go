@@ -18,8 +18,13 @@ import (
 var charged = story.Expect{Item: "order", From: "placed", Done: "charged"}
 
 // lineUpLimit caps how long the first instance at the line-up waits for the second. Both arrive within milliseconds
-// when Billing calls BeforeWrite before writing; the limit only matters if one instance is held elsewhere.
-const lineUpLimit = 500 * time.Millisecond
+// when Billing calls BeforeWrite before writing (the starter and the solution never wait for it); the limit is paid
+// only by a Billing that holds a lock before BeforeWrite, so the second instance cannot get there.
+const lineUpLimit = 2 * time.Second
+
+// loopLimit is how many deliveries of m-1 mean it is going round in circles. A correct Billing needs two (the original
+// and the duplicate), three if it retries a failed write once.
+const loopLimit = 5
 
 // Billing charges o-1, then crashes before it acks. The broker redelivers m-1 to the restarted Billing, which must
 // recognise it and not charge o-1 again.
@@ -36,11 +41,13 @@ func TestRedeliveryAfterCrashChargesOnce(t *testing.T) {
 	case <-time.After(harness.Patience):
 		t.Fatalf("Billing never reached %q for m-1: %v", fault.AfterCommit, first.Err())
 	}
+	brokerNoticed(env, queue)
 
 	startBilling(env, "billing", exchange, queue, nil) // restarted: the broker hands it m-1 again, marked redelivered
-	env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
+	settled := env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
 	judge(env, []string{"o-1"}, fmt.Sprintf("message m-1 was redelivered after Billing crashed at %q "+
 		"(charge committed, ack not yet sent)", fault.AfterCommit))
+	mustComeToRest(env, queue, settled)
 }
 
 // Billing dies just before its charge commits. Nothing may be half done: the restarted Billing must still charge
@@ -59,11 +66,13 @@ func TestCrashBeforeCommitStillCharges(t *testing.T) {
 	case <-time.After(harness.Patience):
 		t.Fatalf("Billing never reached %q for m-1: %v", fault.BeforeCommit, first.Err())
 	}
+	brokerNoticed(env, queue)
 
 	startBilling(env, "billing", exchange, queue, nil)
-	env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
+	settled := env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
 	judge(env, []string{"o-1"}, fmt.Sprintf("message m-1 was redelivered after Billing crashed at %q "+
 		"(before the charge committed)", fault.BeforeCommit))
+	mustComeToRest(env, queue, settled)
 }
 
 // Sales' publisher retried after a lost confirm, so m-1 is in Billing's queue twice, and two Billing instances each
@@ -84,8 +93,36 @@ func TestSameMessageOnTwoInstancesChargesOnce(t *testing.T) {
 	sales.SendWithID("m-1", exchange, OrderPlacedKey, placed)
 	sales.SendWithID("m-1", exchange, OrderPlacedKey, placed) // the retry: same message, same id
 
-	env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
+	settled := env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
 	judge(env, []string{"o-1"}, "message m-1 was delivered twice, one copy to each Billing instance at the same moment")
+	mustComeToRest(env, queue, settled)
+}
+
+// brokerNoticed waits until the broker has noticed that Billing died: its consumer is gone from the queue. The
+// broker drops a dead channel's consumers and requeues what they had not acked in one step, so from here on m-1 is
+// back in the queue, and Settle cannot call the system quiet before the restarted Billing has handled it.
+func brokerNoticed(env *harness.Env, queue string) {
+	env.T.Helper()
+	if !env.Eventually(func() bool { _, consumers, err := env.QueueDepth(queue); return err == nil && consumers == 0 }) {
+		env.T.Fatalf("the broker still counts a consumer on %q %v after Billing died", env.Short(queue), harness.Patience)
+	}
+}
+
+// mustComeToRest fails the test unless both copies of m-1 were settled (settled is what Settle reported) and m-1 then
+// stays settled. A Billing that fails the copy it has already processed (an error for a duplicate) charges once, yet
+// never finishes: the consumer nacks the copy, and the broker hands it out again and again.
+func mustComeToRest(env *harness.Env, queue string, settled bool) {
+	env.T.Helper()
+	if !settled {
+		env.Fail(story.Stalled, "Billing never finished with both copies of m-1 (%d deliveries, %d unacked)",
+			env.Deliveries("m-1"), env.Unacked())
+	}
+	env.Settle(func() bool { return env.Deliveries("m-1") > loopLimit }, queue)
+	if n := env.Deliveries("m-1"); n > loopLimit {
+		env.Fail(story.Stalled, "message m-1 was delivered %d times and keeps coming back: the copy Billing had already "+
+			"processed was nacked instead of acked, so the broker delivers it again and again (Handle must return nil for a "+
+			"duplicate)", n)
+	}
 }
 
 // judge fails the test unless every order in want was charged exactly once, with what happened to the message in

@@ -19,6 +19,8 @@ type Consumer struct {
 
 // Setup declares the queues Billing needs. Billing runs it at start-up; Sales declares the main queue the same way.
 func (c *Consumer) Setup(ch *amqp.Channel) error {
+	// TODO(lab): declare the delay queues here too (one per back-off level, dead-lettering back to c.Queue), and
+	// ErrorQueue(c.Queue).
 	return declareQueue(ch, c.Queue, nil)
 }
 
@@ -33,6 +35,8 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchSize 0: no byte limit; global false: per consumer
 		return fmt.Errorf("set prefetch: %w", err)
 	}
+	// TODO(lab): process will need a channel in confirm mode to publish retries on: open a second one on conn here
+	// (this goroutine owns both) and hand it to process.
 	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
 		"",    // consumer tag: let the library choose
 		false, // autoAck: we ack after the charge is recorded

@@ -55,10 +55,12 @@ func TestGatewayBusyIsRetriedLater(t *testing.T) {
 
 	p1, p2 := gw.paidAt(shop.OrderID(1)), gw.paidAt(shop.OrderID(2))
 	if p2.After(*p1) {
-		env.FailWith(story.Stalled, []string{gw.summary(shop.OrderID(1))},
-			"o-2, which the gateway would have accepted at once, was billed only after o-1, %v after it was sent: "+
-				"the waits between o-1's retries held Billing's only prefetch slot (a sleep in the handler?); "+
-				"let the broker hold the delay", p2.Sub(sent).Round(time.Millisecond))
+		env.FailWith(story.Stalled, []string{
+			gw.summary(shop.OrderID(1)),
+			fmt.Sprintf("the broker delivered bill-o-1 %d time(s)", env.Deliveries("bill-"+shop.OrderID(1))),
+		}, "o-2, which the gateway would have accepted at once, was billed only after o-1, %v after it was sent: "+
+			"while o-1 waited for the gateway it held Billing's only prefetch slot (requeued straight back to Billing, "+
+			"or a sleep in the handler?); let the broker hold the delay", p2.Sub(sent).Round(time.Millisecond))
 	}
 }
 

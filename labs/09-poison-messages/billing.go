@@ -48,6 +48,8 @@ func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection) error {
 		return fmt.Errorf("consume %q: %w", b.Queue, err)
 	}
 	for d := range deliveries {
+		// TODO(lab): a passing failure (ErrGatewayDown) deserves a few more tries before settle gives up on it; and
+		// settle needs a channel in confirm mode to park messages on: open it above (this goroutine owns both).
 		err := b.Handle(ctx, d)
 		if ctx.Err() != nil {
 			return nil // shutting down: the broker requeues what we did not settle

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"msglabs/shared/harness"
@@ -20,10 +21,13 @@ import (
 // paymentTimeout is how long an order may wait for its payment in these tests.
 const paymentTimeout = 400 * time.Millisecond
 
-// barrierPatience caps how long the barrier holds one handler while it waits for the other. It only matters for a
-// policy that locks the saga's row while holding the first handler: the second then waits on the lock, not at the
-// barrier, and the first is let go after this.
-const barrierPatience = time.Second
+// barrierPatience is a backstop: the longest the barrier holds one handler while it waits for the other. A policy that
+// locks the saga's row makes the second handler wait on that lock instead of at the barrier; the barrier sees that
+// in PostgreSQL and lets the first one go at once (see barrier.wait). Only a wait the barrier cannot see pays this.
+const barrierPatience = 3 * time.Second
+
+// lockPoll is how often the barrier looks for a handler that waits on a database lock.
+const lockPoll = 5 * time.Millisecond
 
 const orderCents = 4200
 
@@ -70,7 +74,7 @@ func TestSimultaneousEventsShipOnce(t *testing.T) {
 	if len(w.shipping.got()) == 0 {
 		env.FailWith(story.Stalled, []string{
 			"saga of o-1 in the database: " + w.sagaRow("o-1"),
-			"Each instance read the saga before the other saved it, then saved its own view: one event's effect was lost.",
+			"Each instance read the saga before the other saved it and decided on what it had read: one event's effect was lost.",
 		}, "order o-1 was placed and paid but never shipped: its OrderPlaced and OrderBilled were handled at the same moment by two instances of the policy")
 	}
 	env.ExactlyOnce(shipped, []string{"o-1"}, w.shipping.got())
@@ -78,25 +82,38 @@ func TestSimultaneousEventsShipOnce(t *testing.T) {
 
 // The policy is restarted (a deploy) after o-1 was placed and before its payment timeout went off. No payment comes.
 // The order must still be cancelled and its stock released, by the new instance.
+//
+// The restart happens the moment the broker hands the policy its next message, o-2's OrderPlaced: with prefetch 1 that
+// proves the policy has settled o-1's. Until the restart, the first instance is held at every read of a saga after
+// its first one, so neither o-2 nor o-1's own timer (should it go off first on a slow machine) can do anything in it.
 func TestPaymentTimeoutSurvivesRestart(t *testing.T) {
 	env := harness.New(t)
 	w := newWorld(env)
-	first := w.startPolicy(nil)
+	hold := newRestartHold(env)
+	first := w.startPolicy(hold.afterLoad)
 
 	w.publish(shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: orderCents})
-	if !env.WaitDrained(w.top.Policy) {
-		env.Fail(story.Stalled, "the policy never finished handling o-1's OrderPlaced")
+	next := w.publish(shop.OrderPlaced{OrderID: "o-2", Customer: "bob", Cents: orderCents})
+	if !env.Eventually(func() bool { return env.Deliveries(next) > 0 }) {
+		env.Fail(story.Stalled, "the policy never settled o-1's OrderPlaced: with prefetch 1 the broker did not hand it o-2's")
 	}
-	first.Kill() // well before paymentTimeout: the test restarts the policy while o-1 waits for its payment
+	env.Log("test", "the policy was handed o-2's OrderPlaced, so it has settled o-1's: the test redeploys it now")
+	first.Kill()
+	hold.release()
+	if !env.Eventually(func() bool { _, n, err := env.QueueDepth(w.top.Policy); return err == nil && n == 0 }) {
+		env.T.Fatalf("the broker still counts the killed policy as a consumer of %q", env.Short(w.top.Policy))
+	}
 	w.startPolicy(nil)
 
-	env.Settle(func() bool { return len(w.warehouse.got()) >= 1 && w.idle() }, w.top.Policy, w.top.Timeouts, w.top.Warehouse)
-	if len(w.warehouse.got()) == 0 {
+	want := []string{"o-1", "o-2"}
+	env.Settle(func() bool { return len(w.warehouse.got()) >= len(want) && w.idle() },
+		w.top.Policy, w.top.Timeouts, w.top.Warehouse)
+	if !contains(w.warehouse.got(), "o-1") {
 		env.FailWith(story.Stalled, []string{"saga of o-1 in the database: " + w.sagaRow("o-1")},
 			"order o-1 waits for its payment forever: the policy was restarted before the %v payment timeout went off, the timeout died with it, and the stock stays reserved",
 			paymentTimeout)
 	}
-	env.ExactlyOnce(released, []string{"o-1"}, w.warehouse.got())
+	env.ExactlyOnce(released, want, w.warehouse.got())
 	env.ExactlyOnce(shipped, nil, w.shipping.got())
 }
 
@@ -173,10 +190,11 @@ func (w *world) startPolicy(afterLoad func(orderID string)) *harness.Process {
 	return proc
 }
 
-// publish publishes an event the way Sales or Billing does: to the events exchange, keyed by its type.
-func (w *world) publish(m shop.Message) {
+// publish publishes an event the way Sales or Billing does: to the events exchange, keyed by its type. It returns the
+// message id.
+func (w *world) publish(m shop.Message) string {
 	w.env.T.Helper()
-	w.events.Send(w.top.Events, m.MessageType(), m)
+	return w.events.Send(w.top.Events, m.MessageType(), m)
 }
 
 // idle reports whether every delivery has been settled and no command waits downstream.
@@ -249,10 +267,51 @@ func (s *sink) got() []string {
 	return append([]string(nil), s.orders...)
 }
 
+// restartHold is the AfterLoad of the first policy instance in TestPaymentTimeoutSurvivesRestart. Its first read of a
+// saga (o-1's OrderPlaced) goes through; every later read waits until release, which the test calls once it has
+// killed the instance, so whatever caused that read dies with the process before it can act.
+type restartHold struct {
+	env    *harness.Env
+	mu     sync.Mutex
+	reads  int
+	killed chan struct{}
+}
+
+func newRestartHold(env *harness.Env) *restartHold {
+	return &restartHold{env: env, killed: make(chan struct{})}
+}
+
+func (h *restartHold) afterLoad(orderID string) {
+	h.mu.Lock()
+	h.reads++
+	first := h.reads == 1
+	h.mu.Unlock()
+	if first {
+		return
+	}
+	select {
+	case <-h.killed:
+		return
+	default:
+	}
+	if orderID == "o-1" {
+		h.env.Log("test", "the policy read o-1's saga again before its restart (its payment timer went off first): held until the restart")
+	}
+	select {
+	case <-h.killed:
+	case <-time.After(harness.Patience):
+	}
+}
+
+// release lets the held reads go on; call it once, after the instance was killed.
+func (h *restartHold) release() { close(h.killed) }
+
 // barrier holds the first n callers until all n have arrived, then lets them go together; later callers pass at once.
-// A caller held longer than barrierPatience is let go (see barrierPatience).
+// When the other handler cannot arrive because it waits on a database lock held by the one at the barrier (a policy
+// that locks the saga's row), the held handler is let go at once; barrierPatience is the backstop for any other wait.
 type barrier struct {
 	env     *harness.Env
+	db      *pgxpool.Pool
 	mu      sync.Mutex
 	waiting int
 	n       int
@@ -260,7 +319,7 @@ type barrier struct {
 }
 
 func newBarrier(env *harness.Env, n int) *barrier {
-	return &barrier{env: env, n: n, open: make(chan struct{})}
+	return &barrier{env: env, db: env.DB(), n: n, open: make(chan struct{})}
 }
 
 func (b *barrier) wait(orderID string) {
@@ -275,10 +334,38 @@ func (b *barrier) wait(orderID string) {
 		close(b.open)
 	}
 	b.mu.Unlock()
-	select {
-	case <-b.open:
-	case <-time.After(barrierPatience):
+	backstop := time.After(barrierPatience)
+	poll := time.NewTicker(lockPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-b.open:
+			return
+		case <-backstop:
+			b.env.Log("test", "barrier lets a handler of saga %s go alone after %v", orderID, barrierPatience)
+			return
+		case <-poll.C:
+			if b.lockWaiter() {
+				b.env.Log("test", "a handler waits on a database lock held by the one at the barrier: barrier lets it go")
+				return
+			}
+		}
 	}
+}
+
+// lockWaiter reports whether some session waits on a lock held by a session that has locked something in this test's
+// schema: a second handler blocked by the row lock of the first.
+func (b *barrier) lockWaiter() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var blocked bool
+	err := b.db.QueryRow(ctx, `SELECT EXISTS (
+		SELECT 1 FROM pg_stat_activity w
+		CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS h(pid)
+		JOIN pg_locks l ON l.pid = h.pid AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		JOIN pg_class c ON c.oid = l.relation
+		WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))`).Scan(&blocked)
+	return err == nil && blocked
 }
 
 func contains(list []string, s string) bool {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"msglabs/shared/harness"
 	"msglabs/shared/story"
 )
@@ -138,13 +140,19 @@ func openShop(env *harness.Env, carriers ...*Carrier) *checkout {
 	return co
 }
 
-// startCarrier runs c as its own process and waits until it consumes its request queue.
+// startCarrier runs c as its own process and waits until it consumes its request queue. A carrier is a third party:
+// the shop cannot see its traffic, so its connection to the broker is not recorded; the timeline shows what the
+// carrier says it does (what it received, what it answered, with which correlation id) and Sales' side of the wire.
 func startCarrier(env *harness.Env, c *Carrier, exchange string) {
 	env.T.Helper()
 	proc := env.Process(c.Name)
 	c.Queue = env.Name("carrier." + c.Name)
 	c.Log = func(format string, args ...any) { env.Log(proc.Name, format, args...) }
-	conn := proc.MustDial()
+	conn, err := amqp.Dial(env.AMQPURL())
+	if err != nil {
+		env.T.Fatalf("%s: connect to RabbitMQ: %v", c.Name, err)
+	}
+	env.T.Cleanup(func() { _ = conn.Close() })
 	proc.Go(func(ctx context.Context) error { return c.Serve(ctx, conn, exchange) })
 	consuming := env.Eventually(func() bool {
 		_, consumers, err := env.QueueDepth(c.Queue)

@@ -191,23 +191,5 @@ const Quiet = 100 * time.Millisecond
 // Tests call it before judging, so a failing lab fails in a fraction of a second instead of at a timeout, and a
 // passing lab is never cut short (an unacked delivery or a waiting message keeps the wait going).
 func (e *Env) Settle(done func() bool, queues ...string) bool {
-	var quietSince time.Time
-	lastLen := -1
-	e.Eventually(func() bool {
-		if done() {
-			return true
-		}
-		n := len(e.Timeline.Entries())
-		idle := e.Unacked() == 0
-		for _, q := range queues {
-			depth, _, err := e.QueueDepth(q)
-			idle = idle && (err != nil || depth == 0)
-		}
-		if !idle || n != lastLen {
-			lastLen, quietSince = n, time.Now()
-			return false
-		}
-		return time.Since(quietSince) >= Quiet
-	})
-	return done()
+	return e.SettleFor(Quiet, done, queues...)
 }

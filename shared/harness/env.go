@@ -56,6 +56,7 @@ type Env struct {
 	unacked   atomic.Int64 // manual-ack deliveries not yet settled, across all recorded connections
 	// delivered counts, per message id, how often the broker handed it to a recorded connection (see Deliveries).
 	delivered map[string]int
+	refusals  refusalLog // negative confirms per actor (see Refusals)
 }
 
 // New prepares a test's world. When RabbitMQ or PostgreSQL cannot be found it fails the test at once with an

@@ -140,6 +140,7 @@ func (r *recorder) confirmed(c *chanState, ev wire.Event) {
 	if ev.Kind == wire.Ack {
 		r.log("broker confirmed %s", strings.Join(labels, ", "))
 	} else {
+		r.env.refusals.add(r.actor, len(labels))
 		r.log("broker REFUSED %s (negative confirm: it did not take the message)", strings.Join(labels, ", "))
 	}
 }

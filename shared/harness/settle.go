@@ -1,0 +1,29 @@
+package harness
+
+import "time"
+
+// SettleFor is Settle with a quiet period of its own. Use it when a correct service may stay silent on the wire for
+// longer than Quiet before its next step: an outbox relay, say, whose polling and claiming happen in the database,
+// where the timeline does not look. Only a failing lab pays the longer quiet; a passing lab returns the moment done
+// holds. Like Settle, it waits at most Patience and returns done()'s final value.
+func (e *Env) SettleFor(quiet time.Duration, done func() bool, queues ...string) bool {
+	var quietSince time.Time
+	lastLen := -1
+	e.Eventually(func() bool {
+		if done() {
+			return true
+		}
+		n := len(e.Timeline.Entries())
+		idle := e.Unacked() == 0
+		for _, q := range queues {
+			depth, _, err := e.QueueDepth(q)
+			idle = idle && (err != nil || depth == 0)
+		}
+		if !idle || n != lastLen {
+			lastLen, quietSince = n, time.Now()
+			return false
+		}
+		return time.Since(quietSince) >= quiet
+	})
+	return done()
+}
