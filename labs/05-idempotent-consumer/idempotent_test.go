@@ -99,11 +99,11 @@ func TestSameMessageOnTwoInstancesChargesOnce(t *testing.T) {
 }
 
 // brokerNoticed waits until the broker has noticed that Billing died: its consumer is gone from the queue. The
-// broker drops a dead channel's consumers and requeues what they had not acked in one step, so from here on m-1 is
-// back in the queue, and Settle cannot call the system quiet before the restarted Billing has handled it.
+// broker drops a dead channel's consumers and requeues what they had not acked in one step, so from here on whatever
+// the broker kept is back in the queue, and Settle cannot call the system quiet before it is handled.
 func brokerNoticed(env *harness.Env, queue string) {
 	env.T.Helper()
-	if !env.Eventually(func() bool { _, consumers, err := env.QueueDepth(queue); return err == nil && consumers == 0 }) {
+	if !env.WaitConsumers(queue, 0) {
 		env.T.Fatalf("the broker still counts a consumer on %q %v after Billing died", env.Short(queue), harness.Patience)
 	}
 }

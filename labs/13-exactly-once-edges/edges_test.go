@@ -35,8 +35,10 @@ var (
 func TestDoubleClickMakesOneOrder(t *testing.T) {
 	env := harness.New(t)
 	env.Exec(SalesSchema)
-	gate := newBarrier(env, 2)
-	api := &Orders{DB: env.Process("sales").Pool(), BeforeWrite: gate.wait}
+	gate := fault.NewBarrier(2, holdLimit, func() {
+		env.Log("sales", "2 attempts of checkout k-1 are about to write: released together")
+	})
+	api := &Orders{DB: env.Process("sales").Pool(), BeforeWrite: func(string) { gate.Wait() }}
 	req := OrderRequest{Customer: "ann", Cents: 4200}
 
 	answers := make([]answer, 2)
@@ -46,9 +48,9 @@ func TestDoubleClickMakesOneOrder(t *testing.T) {
 		go func() { defer wg.Done(); answers[i] = post(env, api, "k-1", req) }()
 	}
 	wg.Wait()
-	if !gate.full() {
+	if !gate.Full() {
 		t.Fatalf("only %d of 2 requests called BeforeWrite: call o.BeforeWrite(key) in every request, just before its "+
-			"transaction writes anything, so the test can hold both at that point", gate.count())
+			"transaction writes anything, so the test can hold both at that point", gate.Arrived())
 	}
 	answers = append(answers, post(env, api, "k-1", req)) // the browser's retry after a timeout
 
@@ -192,42 +194,6 @@ func describe(answers []answer) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-// barrier holds the first n callers of wait until all n have arrived (or holdLimit passes), then lets everyone
-// through: it forces the interleaving "both read, then both write".
-type barrier struct {
-	env     *harness.Env
-	n       int
-	mu      sync.Mutex
-	arrived int
-	open    chan struct{}
-}
-
-func newBarrier(env *harness.Env, n int) *barrier {
-	return &barrier{env: env, n: n, open: make(chan struct{})}
-}
-
-func (b *barrier) wait(key string) {
-	b.mu.Lock()
-	b.arrived++
-	if b.arrived == b.n {
-		close(b.open)
-		b.env.Log("sales", "%d attempts of checkout %s are about to write: released together", b.n, key)
-	}
-	b.mu.Unlock()
-	select {
-	case <-b.open:
-	case <-time.After(holdLimit):
-	}
-}
-
-func (b *barrier) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.arrived
-}
-
-func (b *barrier) full() bool { return b.count() >= b.n }
 
 // declare binds a durable queue to the events exchange for one message type, as the test's setup.
 func declare(env *harness.Env, exchange, queue, messageType string) {

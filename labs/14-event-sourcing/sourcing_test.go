@@ -32,20 +32,20 @@ func TestConcurrentWritersKeepBothItems(t *testing.T) {
 	ctx := env.Context()
 	mustAppend(env, &Store{DB: env.DB()}, "o-1", OrderPlaced{Customer: "ann", Cents: 4200})
 
-	gate := newBarrier(env, 2)
+	gate := fault.NewBarrier(2, holdLimit, func() { env.Log("test", "2 writers have read o-1: released together") })
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, w := range []struct {
 		name string
 		item ItemAdded
 	}{{"sales", ItemAdded{SKU: "book", Cents: 1500}}, {"support", ItemAdded{SKU: "gift-wrap", Cents: 300}}} {
-		orders := &Orders{Store: &Store{DB: env.Process(w.name).Pool()}, AfterLoad: gate.wait, Log: logTo(env, w.name)}
+		orders := &Orders{Store: &Store{DB: env.Process(w.name).Pool()}, AfterLoad: func(string) { gate.Wait() }, Log: logTo(env, w.name)}
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = orders.AddItem(ctx, "o-1", w.item) }()
 	}
 	wg.Wait()
-	if !gate.full() {
-		t.Fatalf("only %d of 2 writers reached AfterLoad together (errors: %v)", gate.count(), errs)
+	if !gate.Full() {
+		t.Fatalf("only %d of 2 writers reached AfterLoad together (errors: %v)", gate.Arrived(), errs)
 	}
 	for _, err := range errs {
 		if err != nil {
@@ -262,39 +262,3 @@ func startProjection(env *harness.Env, proc *harness.Process, mailQ string, rebu
 func logTo(env *harness.Env, actor string) func(string, ...any) {
 	return func(format string, args ...any) { env.Log(actor, format, args...) }
 }
-
-// barrier holds the first n callers of wait until all n have arrived (or holdLimit passes), then lets everyone
-// through: it forces the interleaving "both read, then both write".
-type barrier struct {
-	env     *harness.Env
-	n       int
-	mu      sync.Mutex
-	arrived int
-	open    chan struct{}
-}
-
-func newBarrier(env *harness.Env, n int) *barrier {
-	return &barrier{env: env, n: n, open: make(chan struct{})}
-}
-
-func (b *barrier) wait(orderID string) {
-	b.mu.Lock()
-	b.arrived++
-	if b.arrived == b.n {
-		close(b.open)
-		b.env.Log("test", "%d writers have read %s: released together", b.n, orderID)
-	}
-	b.mu.Unlock()
-	select {
-	case <-b.open:
-	case <-time.After(holdLimit):
-	}
-}
-
-func (b *barrier) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.arrived
-}
-
-func (b *barrier) full() bool { return b.count() >= b.n }

@@ -193,3 +193,13 @@ const Quiet = 100 * time.Millisecond
 func (e *Env) Settle(done func() bool, queues ...string) bool {
 	return e.SettleFor(Quiet, done, queues...)
 }
+
+// WaitConsumers waits until the broker counts exactly n consumers on queue, and reports whether that happened within
+// Patience. After a process dies, WaitConsumers(queue, 0) returns once the broker has dropped its consumers, which it
+// does in the same step as requeueing what they had not acked: from then on the redelivery is in the queue.
+func (e *Env) WaitConsumers(queue string, n int) bool {
+	return e.Eventually(func() bool {
+		_, consumers, err := e.QueueDepth(queue)
+		return err == nil && consumers == n
+	})
+}
