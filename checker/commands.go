@@ -388,10 +388,12 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) int {
 				mark = "!"
 			}
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\n", mark, c.Name, c.Detail)
 		if !c.OK && c.Fix != "" {
-			fmt.Fprintf(tw, "\tfix: %s\n", c.Fix)
+			// One line per problem, cause and fix together, so it survives being pasted into a chat.
+			fmt.Fprintf(tw, "%s %s\t%s; fix: %s\n", mark, c.Name, c.Detail, c.Fix)
+			continue
 		}
+		fmt.Fprintf(tw, "%s %s\t%s\n", mark, c.Name, c.Detail)
 	}
 	tw.Flush()
 	return code
