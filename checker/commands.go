@@ -195,18 +195,7 @@ func (a *app) printTest(r gotest.Result) {
 
 func (a *app) printRunSummary(res *kit.RunResult) {
 	rep := res.Report
-	pass, fail := 0, 0
-	for _, t := range rep.Tests {
-		if !t.Top() {
-			continue
-		}
-		switch t.Status {
-		case gotest.Pass:
-			pass++
-		case gotest.Fail:
-			fail++
-		}
-	}
+	pass, fail := rep.Counts()
 	n := res.Lab.Number
 	switch res.Kind {
 	case gotest.BuildError:

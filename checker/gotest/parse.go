@@ -110,6 +110,22 @@ func (r *Report) Kind() Kind {
 	return Passed
 }
 
+// Counts returns how many top-level tests passed and failed (subtests are part of their parent's verdict).
+func (r *Report) Counts() (pass, fail int) {
+	for _, t := range r.Tests {
+		if !t.Top() {
+			continue
+		}
+		switch t.Status {
+		case Pass:
+			pass++
+		case Fail:
+			fail++
+		}
+	}
+	return pass, fail
+}
+
 // Failed returns the failed top-level tests.
 func (r *Report) Failed() []Result {
 	var out []Result

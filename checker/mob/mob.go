@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"msglabs/checker/catalog"
 )
 
 // File is the mob state relative to the kit root.
@@ -128,17 +130,7 @@ func Save(path string, s State) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("save mob: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".mob-*.tmp")
-	if err != nil {
-		return fmt.Errorf("save mob: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		return fmt.Errorf("save mob: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := catalog.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save mob: %w", err)
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"msglabs/checker/catalog"
 )
 
 // File is the progress file relative to the kit root.
@@ -123,17 +125,7 @@ func (s *Store) Save() error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
 		return fmt.Errorf("save progress: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".progress-*.tmp")
-	if err != nil {
-		return fmt.Errorf("save progress: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		return fmt.Errorf("save progress: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
+	if err := catalog.WriteFileAtomic(s.path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save progress: %w", err)
 	}
 	return nil

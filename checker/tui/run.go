@@ -378,7 +378,7 @@ func (r *runModel) statusLine() string {
 	}
 	res := r.res
 	rep := res.Report
-	pass, fail := count(rep)
+	pass, fail := rep.Counts()
 	n := res.Lab.Number
 	switch res.Kind {
 	case gotest.Passed:
@@ -402,21 +402,6 @@ func (r *runModel) byWhom() string {
 		return " · started by a save"
 	}
 	return ""
-}
-
-func count(rep *gotest.Report) (pass, fail int) {
-	for _, t := range rep.Tests {
-		if !t.Top() {
-			continue
-		}
-		switch t.Status {
-		case gotest.Pass:
-			pass++
-		case gotest.Fail:
-			fail++
-		}
-	}
-	return pass, fail
 }
 
 var fileLine = regexp.MustCompile(`^(\S+\.go:\d+(?::\d+)?):(.*)$`)

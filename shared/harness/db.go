@@ -22,6 +22,15 @@ func (e *Env) Schema() string {
 	if len(name) > 63 {
 		name = name[:57] + name[len(name)-6:]
 	}
+	e.createSchema(name)
+	e.schema = name
+	return name
+}
+
+// createSchema creates a schema on a connection of its own and fails the test (INFRA when the server is away) if it
+// cannot. Dropping it is the caller's business.
+func (e *Env) createSchema(name string) {
+	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.DatabaseURL())
@@ -32,8 +41,6 @@ func (e *Env) Schema() string {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
 		e.T.Fatalf("create schema %s: %v", name, err)
 	}
-	e.schema = name
-	return name
 }
 
 // DB returns a pool for the test itself (not through any proxy), on the test's schema. Use it to set up tables and

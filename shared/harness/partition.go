@@ -1,11 +1,8 @@
 package harness
 
 import (
-	"context"
 	"regexp"
 	"strings"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ExtraSchema creates another PostgreSQL schema for this test, next to Schema(): a second "partition" whose tables
@@ -21,16 +18,7 @@ func (e *Env) ExtraSchema(suffix string) string {
 		base = base[:room]
 	}
 	name := base + "_" + suffix
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, e.DatabaseURL())
-	if err != nil {
-		e.T.Fatalf("INFRA: connect to PostgreSQL: %v (is it running? `make doctor`)", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
-		e.T.Fatalf("create schema %s: %v", name, err)
-	}
+	e.createSchema(name)
 	e.T.Cleanup(func() { e.dropSchema(name) })
 	return name
 }
