@@ -29,14 +29,14 @@ vet:
 unit:
 	$(GO) test -race -count=1 ./shared/... ./checker/...
 
-## seal-check: fail when labs/labs.yaml's hashes or the README's lab table are out of date
+## seal-check: fail when labs/labs.sum or the README's lab table are out of date
 seal-check: build
 	$(CHECKER) seal --check
 
 verify: build
 	$(CHECKER) verify --count $(COUNT)
 
-## seal: record the hashes of lab tests and shipped starters in labs/labs.yaml (kit maintainers)
+## seal: regenerate labs/labs.sum (blob ids of tests, lab files, starters, shared/) and the README's lab table (kit maintainers)
 seal:
 	$(GO) run ./checker seal
 

@@ -8,11 +8,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/containers"
 	"msglabs/checker/doctor"
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
+	"msglabs/checker/lab"
+	"msglabs/checker/readme"
+	"msglabs/checker/seal"
 	"msglabs/checker/verify"
 )
 
@@ -322,11 +324,11 @@ func (a *app) cmdVerify(ctx context.Context, args []string) int {
 		mark = "✗"
 	}
 	for _, p := range sum.Problems {
-		fmt.Fprintf(a.stdout, "✗ %s: %s\n", catalog.File, p)
+		fmt.Fprintf(a.stdout, "✗ %s\n", p)
 	}
 	extra := ""
 	if len(sum.Problems) > 0 {
-		extra = fmt.Sprintf(" · %d problems in %s", len(sum.Problems), catalog.File)
+		extra = fmt.Sprintf(" · %d problems in lab folders", len(sum.Problems))
 	}
 	fmt.Fprintf(a.stdout, "%s verified %d of %d labs%s · %s\n", mark, good, len(labs), extra, dur(time.Since(start)))
 	if sum.Error != "" {
@@ -519,52 +521,64 @@ func (a *app) cmdSeal(ctx context.Context, args []string) int {
 		}
 		return exitEnv
 	}
-	root, err := catalog.FindRoot(a.dir)
+	root, err := lab.FindRoot(a.dir)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "checker seal: %v\n", err)
 		return exitEnv
 	}
-	cat, err := catalog.Load(root)
+	cat, err := lab.Load(root)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "checker seal: %v\n", err)
 		return exitEnv
 	}
 	problems := cat.Problems()
 	if *check {
-		stale, err := cat.CheckSeal(ctx, a.getenv("CI") == "true")
+		stale, err := seal.Check(ctx, cat, a.getenv("CI") == "true")
 		if err != nil {
 			fmt.Fprintf(a.stderr, "checker seal: %v\n", err)
 			return exitEnv
 		}
 		for _, p := range problems {
-			fmt.Fprintf(a.stdout, "%s: %s\n", catalog.File, p)
+			fmt.Fprintln(a.stdout, p)
 		}
-		if len(problems) > 0 && len(stale) == 0 {
-			return exitFailing
+		generated := readme.Check(cat)
+		for _, p := range generated {
+			fmt.Fprintln(a.stdout, p)
 		}
 		if len(stale) == 0 {
-			fmt.Fprintf(a.stdout, "seals of %d labs are up to date\n", len(cat.Labs))
+			if len(problems) > 0 || len(generated) > 0 {
+				return exitFailing
+			}
+			fmt.Fprintf(a.stdout, "seals of %d labs and shared/ are up to date\n", len(cat.Labs))
 			return exitOK
 		}
-		fmt.Fprintln(a.stdout, "stale seals (fix: go run ./checker seal):")
+		fmt.Fprintf(a.stdout, "stale seals in %s (fix: %s):\n", lab.SumFile, seal.Fix)
 		for _, s := range stale {
 			fmt.Fprintf(a.stdout, "  %s\n", s)
 		}
 		return exitFailing
 	}
 	for _, p := range problems {
-		fmt.Fprintf(a.stderr, "checker seal: warning: %s: %s (not sealed)\n", catalog.File, p)
+		fmt.Fprintf(a.stderr, "checker seal: warning: %s (not sealed)\n", p)
 	}
-	changed, err := cat.Seal()
+	sealed, err := seal.Write(cat)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "checker seal: %v\n", err)
 		return exitEnv
 	}
+	changed, err := readme.Sync(cat)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "checker seal: %v\n", err)
+		return exitEnv
+	}
+	if sealed {
+		changed = append([]string{lab.SumFile}, changed...)
+	}
 	if len(changed) == 0 {
-		fmt.Fprintf(a.stdout, "seals of %d labs were already up to date\n", len(cat.Labs))
+		fmt.Fprintf(a.stdout, "seals of %d labs and shared/ were already up to date\n", len(cat.Labs))
 		return exitOK
 	}
-	fmt.Fprintf(a.stdout, "sealed %s in %s\n", strings.Join(changed, ", "), catalog.File)
+	fmt.Fprintf(a.stdout, "sealed %d labs and shared/; wrote %s\n", len(cat.Labs), strings.Join(changed, ", "))
 	return exitOK
 }
 

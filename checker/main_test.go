@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/doctor"
 	"msglabs/checker/kittest"
+	"msglabs/checker/lab"
+	"msglabs/checker/seal"
 	"msglabs/shared/infra"
 )
 
@@ -60,11 +61,11 @@ func (ta *testApp) expect(t *testing.T, want int, args ...string) string {
 func sealedKit(t *testing.T) string {
 	t.Helper()
 	root := kittest.New(t)
-	c, err := catalog.Load(root)
+	c, err := lab.Load(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Seal(); err != nil {
+	if _, err := seal.Write(c); err != nil {
 		t.Fatal(err)
 	}
 	return root
@@ -265,13 +266,13 @@ func TestSeal(t *testing.T) {
 	// A lab in the making (folder, no test yet) is skipped with a warning, and fails the checks meant for CI.
 	kittest.Write(t, root, map[string]string{"labs/03-later/later.go": "package later\n"})
 	ta.expect(t, exitOK, "list")
-	if !strings.Contains(ta.errOut.String(), `lab "03-later": edit lists no files (lab skipped)`) {
+	if !strings.Contains(ta.errOut.String(), "labs/03-later/lab.yaml is missing") {
 		t.Fatalf("stderr = %q", ta.errOut)
 	}
 	if out := ta.expect(t, exitFailing, "seal", "--check"); !strings.Contains(out, "03-later") {
 		t.Fatalf("seal --check:\n%s", out)
 	}
-	if out := ta.expect(t, exitFailing, "verify", "3"); !strings.Contains(out, `✗ labs/labs.yaml: lab "03-later"`) {
+	if out := ta.expect(t, exitFailing, "verify", "3"); !strings.Contains(out, "✗ labs/03-later/lab.yaml is missing") {
 		t.Fatalf("verify 3:\n%s", out)
 	}
 	ta.expect(t, exitEnv, "run", "3")

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"msglabs/checker/catalog"
+	"msglabs/checker/lab"
 	"msglabs/checker/mob"
 )
 
@@ -25,7 +25,7 @@ func (a *app) cmdMob(ctx context.Context, args []string) int {
 	if err != nil {
 		return usageErr(err)
 	}
-	root, err := catalog.FindRoot(a.dir)
+	root, err := lab.FindRoot(a.dir)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "checker mob: %v\n", err)
 		return exitEnv

@@ -23,7 +23,7 @@ func init() { openTUI = runTUI }
 
 // runTUI opens the interactive checker on the terminal: the same kit, progress and runs as the commands.
 func runTUI(a *app) int {
-	// Warnings (labs.yaml entries not ready yet) are not printed: they would stay on the terminal after the TUI,
+	// Warnings (lab folders not ready yet) are not printed: they would stay on the terminal after the TUI,
 	// and the lab list says how many labs are not there yet.
 	k, err := kit.Open(a.dir, a.instructor)
 	if err != nil {

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/gotest"
+	"msglabs/checker/lab"
 	"msglabs/checker/progress"
+	"msglabs/checker/safefile"
+	"msglabs/checker/seal"
 	"msglabs/checker/textdiff"
 	"msglabs/shared/infra"
 )
@@ -29,7 +31,7 @@ const BackupDir = ".msglabs/backup"
 // Kit is one checkout of the workshop kit.
 type Kit struct {
 	Root       string
-	Catalog    *catalog.Catalog
+	Catalog    *lab.Catalog
 	Progress   *progress.Store
 	Instructor bool
 	// Warnings are problems that did not stop the kit from opening, e.g. a corrupt progress file.
@@ -40,17 +42,17 @@ type Kit struct {
 
 // Open finds the kit root above dir, loads the catalog and the progress.
 func Open(dir string, instructor bool) (*Kit, error) {
-	root, err := catalog.FindRoot(dir)
+	root, err := lab.FindRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalog.Load(root)
+	cat, err := lab.Load(root)
 	if err != nil {
 		return nil, err
 	}
 	k := &Kit{Root: root, Catalog: cat, Instructor: instructor, Now: time.Now}
 	for _, p := range cat.Problems() {
-		k.Warnings = append(k.Warnings, catalog.File+": "+p+" (lab skipped)")
+		k.Warnings = append(k.Warnings, p+" (lab skipped)")
 	}
 	var warn error
 	k.Progress, warn = progress.Load(filepath.Join(root, filepath.FromSlash(progress.File)))
@@ -68,7 +70,7 @@ func InstructorFromEnv(getenv func(string) string) bool {
 
 // LabInfo is a lab with what the attendee may do with it.
 type LabInfo struct {
-	catalog.Lab
+	lab.Lab
 	Status           progress.Status `json:"status"`
 	Unlocked         bool            `json:"unlocked"`
 	SolutionUnlocked bool            `json:"solution_unlocked"`
@@ -85,7 +87,7 @@ func (k *Kit) List() []LabInfo {
 	out := make([]LabInfo, len(slugs))
 	for i, l := range k.Catalog.Labs {
 		out[i] = LabInfo{Lab: l, Status: access[i].Status, Unlocked: access[i].Unlocked,
-			SolutionUnlocked: access[i].SolutionUnlocked, HintsShown: min(k.Progress.Lab(l.Slug).HintsShown, len(l.Hints))}
+			SolutionUnlocked: access[i].SolutionUnlocked, HintsShown: min(k.Progress.Lab(l.Slug).HintsShown, len(l.AllHints()))}
 	}
 	return out
 }
@@ -141,7 +143,7 @@ type RunOptions struct {
 
 // RunResult is the outcome of running a lab against the attendee's files.
 type RunResult struct {
-	Lab         catalog.Lab
+	Lab         lab.Lab
 	Report      *gotest.Report
 	Kind        gotest.Kind // passed, failed, build-error, panic, timeout, infra
 	WasLocked   bool        // the lab was run although it is locked
@@ -163,13 +165,13 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 		return nil, err
 	}
 	res := &RunResult{Lab: li.Lab, WasLocked: !li.Unlocked}
-	stale, err := k.Catalog.CheckLab(ctx, li.Lab, true)
+	stale, err := seal.CheckLab(ctx, k.Catalog, li.Lab, true)
 	if err != nil {
 		return nil, err
 	}
 	res.Unsealed = len(li.Sealed.Tests) == 0
 	for _, s := range stale {
-		if !res.Unsealed && strings.HasSuffix(s.File, "_test.go") {
+		if !res.Unsealed && s.Kind == lab.KindTest {
 			res.TestsEdited = append(res.TestsEdited, s.File)
 		}
 	}
@@ -217,14 +219,15 @@ func (k *Kit) NextHint(n int) (Hint, error) {
 	if err != nil {
 		return Hint{}, err
 	}
-	if len(l.Hints) == 0 {
+	hints := l.AllHints()
+	if len(hints) == 0 {
 		return Hint{}, fmt.Errorf("lab %d has no hints", n)
 	}
-	i := k.Progress.ShowHint(l.Slug, len(l.Hints))
+	i := k.Progress.ShowHint(l.Slug, len(hints))
 	if err := k.Progress.Save(); err != nil {
 		return Hint{}, err
 	}
-	return Hint{Index: i, Total: len(l.Hints), Text: l.Hints[i]}, nil
+	return Hint{Index: i, Total: len(hints), Text: hints[i]}, nil
 }
 
 // Hints returns every hint of lab n and remembers that all were shown.
@@ -233,16 +236,17 @@ func (k *Kit) Hints(n int) ([]Hint, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(l.Hints) == 0 {
+	hints := l.AllHints()
+	if len(hints) == 0 {
 		return nil, fmt.Errorf("lab %d has no hints", n)
 	}
-	k.Progress.SetHintsShown(l.Slug, len(l.Hints))
+	k.Progress.SetHintsShown(l.Slug, len(hints))
 	if err := k.Progress.Save(); err != nil {
 		return nil, err
 	}
-	out := make([]Hint, len(l.Hints))
-	for i, h := range l.Hints {
-		out[i] = Hint{Index: i, Total: len(l.Hints), Text: h}
+	out := make([]Hint, len(hints))
+	for i, h := range hints {
+		out[i] = Hint{Index: i, Total: len(hints), Text: h}
 	}
 	return out, nil
 }
@@ -320,7 +324,7 @@ func (k *Kit) ApplySolution(n int) (string, error) {
 		return "", err
 	}
 	for _, f := range files {
-		if err := catalog.WriteFileAtomic(filepath.Join(k.Catalog.Path(l.Dir()), f.Name), f.Content, 0o644); err != nil {
+		if err := safefile.Write(filepath.Join(k.Catalog.Path(l.Dir()), f.Name), f.Content, 0o644); err != nil {
 			return backup, fmt.Errorf("apply solution: %w", err)
 		}
 	}
@@ -337,7 +341,7 @@ func (k *Kit) Reset(ctx context.Context, n int) (string, error) {
 	shipped := map[string][]byte{}
 	changed := false
 	for _, f := range l.Edit {
-		data, err := k.Catalog.Shipped(ctx, l, f)
+		data, err := seal.Shipped(ctx, k.Catalog, l, f)
 		if err != nil {
 			return "", fmt.Errorf("reset lab %d: %w", n, err)
 		}
@@ -355,7 +359,7 @@ func (k *Kit) Reset(ctx context.Context, n int) (string, error) {
 		return "", err
 	}
 	for _, f := range l.Edit {
-		if err := catalog.WriteFileAtomic(filepath.Join(k.Catalog.Path(l.Dir()), f), shipped[f], 0o644); err != nil {
+		if err := safefile.Write(filepath.Join(k.Catalog.Path(l.Dir()), f), shipped[f], 0o644); err != nil {
 			return backup, fmt.Errorf("reset lab %d: %w", n, err)
 		}
 	}
@@ -363,7 +367,7 @@ func (k *Kit) Reset(ctx context.Context, n int) (string, error) {
 }
 
 // backup copies the lab's edit files to .msglabs/backup/<time>/<slug>/ and returns that folder relative to the root.
-func (k *Kit) backup(l catalog.Lab) (string, error) {
+func (k *Kit) backup(l lab.Lab) (string, error) {
 	stamp := k.Now().Format("20060102-150405.000")
 	rel := BackupDir + "/" + stamp + "/" + l.Slug
 	dir := k.Catalog.Path(rel)

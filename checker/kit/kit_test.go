@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/gotest"
 	"msglabs/checker/kittest"
+	"msglabs/checker/lab"
 	"msglabs/checker/progress"
+	"msglabs/checker/seal"
 )
 
 func open(t *testing.T, root string, instructor bool) *Kit {
@@ -28,11 +29,11 @@ func open(t *testing.T, root string, instructor bool) *Kit {
 func sealed(t *testing.T) string {
 	t.Helper()
 	root := kittest.New(t)
-	c, err := catalog.Load(root)
+	c, err := lab.Load(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Seal(); err != nil {
+	if _, err := seal.Write(c); err != nil {
 		t.Fatal(err)
 	}
 	return root

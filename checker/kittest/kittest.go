@@ -1,5 +1,5 @@
-// Package kittest builds small throwaway kits for the checker's tests: a go.mod of module msglabs, a labs.yaml and
-// labs whose tests need no RabbitMQ.
+// Package kittest builds small throwaway kits for the checker's tests: a go.mod of module msglabs and labs (each
+// with its lab.yaml) whose tests need no RabbitMQ.
 package kittest
 
 import (
@@ -11,52 +11,52 @@ import (
 	"testing"
 )
 
-// Catalog is the labs.yaml of the sample kit: two labs on disk, a third only announced. Unsealed.
-const Catalog = `# Sample catalog.
-# It keeps its comments through a seal.
-labs:
-  - number: 1
-    slug: 01-first
-    package: first
-    title: First lab
-    failure: LOST
-    summary: An order goes missing.
-    edit: [work.go]
+// Meta returns the lab.yaml of sample lab 1 or 2: one step with one failing test and a guard. The kit is unsealed.
+func Meta(n int) string {
+	if n == 1 {
+		return `# The first sample lab.
+title: First lab
+summary: An order goes missing.
+edit: [work.go]
+lecture: 10
+steps:
+  - title: the order arrives
+    concept: Fixed must say true
+    solo: 10
+    mob: 5
     failing:
       - test: TestLost
         marker: LOST
+    guards: [TestFine]
     hints:
       - "Look at Fixed."
       - "Return true."
-  # The second lab.
-  - number: 2
-    slug: 02-second
-    package: second
-    title: "Second: the sequel"
-    failure: DUPLICATE
-    edit: [work.go]
+`
+	}
+	return `title: "Second: the sequel"
+edit: [work.go]
+steps:
+  - title: once only
+    solo: 5
+    mob: 5
     failing:
       - test: TestTwice
         marker: DUPLICATE
+    guards: [TestFine]
     hints: ["Count once."]
-  - number: 3
-    slug: 03-later
-    package: later
-    title: Not written yet
-    failure: STALLED
-# trailing comment
 `
+}
 
-// Files returns the sample kit's files, path → content.
+// Files returns the sample kit's files, path → content: two labs, 01-first and 02-second.
 func Files() map[string]string {
 	files := map[string]string{
-		"go.mod":         "module msglabs\n\ngo 1.26\n",
-		"labs/labs.yaml": Catalog,
+		"go.mod": "module msglabs\n\ngo 1.26\n",
 	}
-	for _, l := range []struct{ slug, pkg, test, marker string }{
+	for i, l := range []struct{ slug, pkg, test, marker string }{
 		{"01-first", "first", "TestLost", "LOST"},
 		{"02-second", "second", "TestTwice", "DUPLICATE"},
 	} {
+		files["labs/"+l.slug+"/lab.yaml"] = Meta(i + 1)
 		files["labs/"+l.slug+"/work.go"] = Starter(l.pkg)
 		files["labs/"+l.slug+"/"+l.pkg+"_test.go"] = fmt.Sprintf(`// Do not edit: this test shows the failure.
 package %s

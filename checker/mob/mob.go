@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"msglabs/checker/catalog"
+	"msglabs/checker/safefile"
 )
 
 // File is the mob state relative to the kit root.
@@ -130,7 +130,7 @@ func Save(path string, s State) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("save mob: %w", err)
 	}
-	if err := catalog.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+	if err := safefile.Write(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save mob: %w", err)
 	}
 	return nil

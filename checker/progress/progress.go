@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"msglabs/checker/catalog"
+	"msglabs/checker/safefile"
 )
 
 // File is the progress file relative to the kit root.
@@ -125,7 +125,7 @@ func (s *Store) Save() error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
 		return fmt.Errorf("save progress: %w", err)
 	}
-	if err := catalog.WriteFileAtomic(s.path, append(data, '\n'), 0o644); err != nil {
+	if err := safefile.Write(s.path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save progress: %w", err)
 	}
 	return nil

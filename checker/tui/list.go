@@ -104,7 +104,7 @@ func (l *listModel) view() string {
 	st := c.st
 	labs := c.labs()
 	if len(labs) == 0 {
-		return st.Dim.Render("no labs in this kit yet (labs/labs.yaml lists them; their folders are not there yet)")
+		return st.Dim.Render("no labs in this kit yet (each lab is a folder labs/NN-slug/ with its lab.yaml)")
 	}
 	w := c.width
 	titleW := 0
@@ -147,17 +147,16 @@ func (l *listModel) view() string {
 	return b.String()
 }
 
-// announced says how many labs labs.yaml lists that are not usable in this checkout yet.
+// announced says how many lab folders are not usable in this checkout yet.
 func (l *listModel) announced() string {
-	cat := l.c.kit.Catalog
-	n := len(cat.All) - len(cat.Labs)
+	n := len(l.c.kit.Catalog.Broken)
 	if n <= 0 {
 		return ""
 	}
 	if n == 1 {
-		return "+ 1 more lab in labs.yaml is not in this kit yet"
+		return "+ 1 more lab folder is not ready yet"
 	}
-	return fmt.Sprintf("+ %d more labs in labs.yaml are not in this kit yet", n)
+	return fmt.Sprintf("+ %d more lab folders are not ready yet", n)
 }
 
 // detail describes the selected lab: title, failure mode, summary, what is unlocked, the last hint shown.
@@ -183,14 +182,14 @@ func (l *listModel) detail() string {
 	default:
 		facts = append(facts, "solution unlocks when it passes")
 	}
-	if len(li.Hints) > 0 {
-		facts = append(facts, fmt.Sprintf("hints %d/%d shown", li.HintsShown, len(li.Hints)))
+	if len(li.AllHints()) > 0 {
+		facts = append(facts, fmt.Sprintf("hints %d/%d shown", li.HintsShown, len(li.AllHints())))
 	}
 	facts = append(facts, "folder "+li.Dir())
 	lines = append(lines, st.Dim.Render(strings.Join(facts, " · ")))
-	if li.HintsShown > 0 && li.HintsShown <= len(li.Hints) {
+	if li.HintsShown > 0 && li.HintsShown <= len(li.AllHints()) {
 		i := li.HintsShown - 1
-		lines = append(lines, st.Hint.Render(wrap(fmt.Sprintf("hint %d/%d: %s", i+1, len(li.Hints), li.Hints[i]), c.width)))
+		lines = append(lines, st.Hint.Render(wrap(fmt.Sprintf("hint %d/%d: %s", i+1, len(li.AllHints()), li.AllHints()[i]), c.width)))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -510,10 +510,10 @@ func (r *runModel) content() string {
 	if res := r.res; res != nil && !r.running {
 		r.notes(line, res)
 	}
-	if len(li.Hints) > 0 && li.HintsShown > 0 {
+	if len(li.AllHints()) > 0 && li.HintsShown > 0 {
 		line("")
 		for i := 0; i < li.HintsShown; i++ {
-			line(st.Hint.Render(wrap(fmt.Sprintf("hint %d/%d: %s", i+1, len(li.Hints), li.Hints[i]), w)))
+			line(st.Hint.Render(wrap(fmt.Sprintf("hint %d/%d: %s", i+1, len(li.AllHints()), li.AllHints()[i]), w)))
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")

@@ -1,7 +1,7 @@
 // Package tui is the checker's interactive face: the lab list, live test runs with their failure stories, watch
 // mode, hints, the brief and the slides, solutions and diffs, reset, the environment bar, instructor mode and the
 // mob timer. It is a face on the checker's core (kit, gotest, doctor, mob), never a second implementation: it reads
-// the same labs.yaml, writes the same progress file and runs the same tests as the command line.
+// the same lab metadata (labs/*/lab.yaml), writes the same progress file and runs the same tests as the command line.
 //
 // The root Model routes by screen (list, run, doc, solution, mob); each screen lives in its own file. One Styles and
 // one KeyMap serve them all. Nothing slow happens in Update: test runs, the doctor, markdown rendering, reset and

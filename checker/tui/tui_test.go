@@ -16,13 +16,14 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/doctor"
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
 	"msglabs/checker/kittest"
+	"msglabs/checker/lab"
 	"msglabs/checker/mob"
 	"msglabs/checker/progress"
+	"msglabs/checker/seal"
 	"msglabs/shared/infra"
 )
 
@@ -57,11 +58,11 @@ func sampleKit(t *testing.T) string {
 		"slides/01-first.md": "# First lab\n\nOrders vanish\n\nNote: tell the story of the lost order.\n\n---\n\n## The fix\n\n" +
 			"- return true\n\nNote: live-code it.\n\n---\n\n## Recap\n\nDone.\n",
 	})
-	c, err := catalog.Load(root)
+	c, err := lab.Load(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Seal(); err != nil {
+	if _, err := seal.Write(c); err != nil {
 		t.Fatal(err)
 	}
 	return root
@@ -191,7 +192,7 @@ func TestListShowsLabsStatusesAndDetail(t *testing.T) {
 	f := newFixture(t, sampleKit(t), false)
 	v := f.view()
 	wantIn(t, v, "First lab", "○ todo", "Second: the sequel", "· locked", "0/2 passed", "failure mode: LOST",
-		"An order goes missing.", "+ 1 more lab in labs.yaml is not in this kit yet")
+		"An order goes missing.")
 	if lines := strings.Split(v, "\n"); len(lines) != 30 {
 		t.Fatalf("view is %d lines, want 30", len(lines))
 	}
@@ -227,8 +228,8 @@ func TestEnvironmentBarAfterFirstFrame(t *testing.T) {
 	wantIn(t, f.view(), "✗ RabbitMQ", "fix: RabbitMQ: run `make up`")
 }
 
-func failedResult(lab catalog.Lab) *kit.RunResult {
-	return &kit.RunResult{Lab: lab, Kind: gotest.Failed, Recorded: true, Report: &gotest.Report{
+func failedResult(l lab.Lab) *kit.RunResult {
+	return &kit.RunResult{Lab: l, Kind: gotest.Failed, Recorded: true, Report: &gotest.Report{
 		Elapsed: 1500 * time.Millisecond,
 		Tests: []gotest.Result{
 			{Name: "TestFine", Status: gotest.Pass, Elapsed: 10 * time.Millisecond},
@@ -546,7 +547,7 @@ func TestWatchTogglesAndRerunsOnSave(t *testing.T) {
 	f.m.Close()
 }
 
-func mustLab(t *testing.T, m *Model, n int) catalog.Lab {
+func mustLab(t *testing.T, m *Model, n int) lab.Lab {
 	t.Helper()
 	l, err := m.c.kit.Catalog.Lab(n)
 	if err != nil {

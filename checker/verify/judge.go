@@ -1,4 +1,4 @@
-// Package verify is the kit's self-test: every shipped starter fails exactly as labs.yaml says, with the right
+// Package verify is the kit's self-test: every shipped starter fails exactly as its lab.yaml says, with the right
 // markers, and every reference solution passes under the race detector. It never touches the attendee's files: the
 // shipped starter and the solutions are put in place with `go test -overlay`.
 package verify
@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/gotest"
+	"msglabs/checker/lab"
 )
 
 // Starter is what the starter run showed.
@@ -41,7 +41,7 @@ func Summarize(rep *gotest.Report) Starter {
 // JudgeStarter decides whether the shipped starter failed exactly as the lab declares: only the `failing` tests
 // failed, each carrying its marker. A build error, INFRA, a panic or a time-out is never a valid failure. It returns
 // "" when the starter is as expected, otherwise the reason it is not.
-func JudgeStarter(l catalog.Lab, rep *gotest.Report) string {
+func JudgeStarter(l lab.Lab, rep *gotest.Report) string {
 	if why := notAFailure(rep); why != "" {
 		return "starter " + why
 	}
@@ -50,7 +50,7 @@ func JudgeStarter(l catalog.Lab, rep *gotest.Report) string {
 		return "starter passes; expected " + expectedList(l) + " to fail"
 	}
 	var probs []string
-	for _, f := range l.Failing {
+	for _, f := range l.AllFailing() {
 		got, failed := s.Markers[f.Test]
 		_, ran := rep.Test(f.Test)
 		switch {
@@ -128,9 +128,9 @@ func notAFailure(rep *gotest.Report) string {
 	return ""
 }
 
-func expectedList(l catalog.Lab) string {
+func expectedList(l lab.Lab) string {
 	var parts []string
-	for _, f := range l.Failing {
+	for _, f := range l.AllFailing() {
 		parts = append(parts, f.Test+" ("+f.Marker+")")
 	}
 	return strings.Join(parts, ", ")

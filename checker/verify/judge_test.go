@@ -4,14 +4,14 @@ import (
 	"strings"
 	"testing"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/gotest"
+	"msglabs/checker/lab"
 )
 
-var acks = catalog.Lab{Number: 3, Slug: "03-consumer-acks", Failing: []catalog.Failing{
+var acks = lab.Lab{Number: 3, Slug: "03-consumer-acks", Steps: []lab.Step{{Failing: []lab.Failing{
 	{Test: "TestCrashAfterReceive", Marker: "LOST"},
 	{Test: "TestRedelivery", Marker: "DUPLICATE"},
-}}
+}}}}
 
 func pass(name string) gotest.Result { return gotest.Result{Name: name, Status: gotest.Pass} }
 

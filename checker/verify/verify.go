@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/gotest"
+	"msglabs/checker/lab"
+	"msglabs/checker/seal"
 )
 
 // BuildLine is the first line of every solution file.
@@ -25,7 +26,7 @@ type Options struct {
 	Timeout time.Duration // per-run -timeout; the solution run gets Count times as much
 	Strict  bool          // CI: the lab's files must equal their seal exactly
 	// OnEvent, when set, sees the test events of both runs; phase is "starter" or "solution".
-	OnEvent func(l catalog.Lab, phase string, ev gotest.Event)
+	OnEvent func(l lab.Lab, phase string, ev gotest.Event)
 }
 
 // Result is the verification of one lab.
@@ -42,10 +43,10 @@ type Result struct {
 }
 
 // Lab verifies one lab: the shipped starter fails as declared, and the solution passes with -race.
-func Lab(ctx context.Context, c *catalog.Catalog, l catalog.Lab, o Options) Result {
+func Lab(ctx context.Context, c *lab.Catalog, l lab.Lab, o Options) Result {
 	start := time.Now()
 	res := Result{Number: l.Number, Slug: l.Slug, Starter: Starter{FailedTests: []string{}, Markers: map[string]string{}}}
-	if err := lab(ctx, c, l, o, &res); err != nil {
+	if err := verifyLab(ctx, c, l, o, &res); err != nil {
 		res.Error = err.Error()
 	}
 	res.Verified = res.Error == "" && res.Reason == "" && !res.Infra
@@ -53,12 +54,12 @@ func Lab(ctx context.Context, c *catalog.Catalog, l catalog.Lab, o Options) Resu
 	return res
 }
 
-func lab(ctx context.Context, c *catalog.Catalog, l catalog.Lab, o Options, res *Result) error {
+func verifyLab(ctx context.Context, c *lab.Catalog, l lab.Lab, o Options, res *Result) error {
 	if len(l.Sealed.Tests) == 0 || len(l.Sealed.Starter) == 0 {
 		return fmt.Errorf("%s is not sealed; fix: go run ./checker seal", l.Slug)
 	}
 	if o.Strict {
-		stale, err := c.CheckLab(ctx, l, true)
+		stale, err := seal.CheckLab(ctx, c, l, true)
 		if err != nil {
 			return err
 		}
@@ -145,7 +146,7 @@ func lab(ctx context.Context, c *catalog.Catalog, l catalog.Lab, o Options, res 
 
 // StarterOverlay returns the overlay (absolute lab path → replacement path, "" for deleted) that puts the shipped
 // starter and tests in place of any file the attendee changed. Replacement files are written under tmp.
-func StarterOverlay(ctx context.Context, c *catalog.Catalog, l catalog.Lab, tmp string) (map[string]string, error) {
+func StarterOverlay(ctx context.Context, c *lab.Catalog, l lab.Lab, tmp string) (map[string]string, error) {
 	dir := c.Path(l.Dir())
 	replace := map[string]string{}
 	files := append([]string{}, l.Edit...)
@@ -161,10 +162,10 @@ func StarterOverlay(ctx context.Context, c *catalog.Catalog, l catalog.Lab, tmp 
 		if id == "" {
 			return nil, fmt.Errorf("%s/%s is not sealed; fix: go run ./checker seal", l.Dir(), f)
 		}
-		if cur, err := catalog.FileBlobID(path); err == nil && cur == id {
+		if cur, err := seal.FileBlobID(path); err == nil && cur == id {
 			continue
 		}
-		data, err := catalog.GitBlob(ctx, c.Root, id)
+		data, err := seal.GitBlob(ctx, c.Root, id)
 		if err != nil {
 			return nil, fmt.Errorf("the shipped %s/%s (blob %s) is not in git, so the starter cannot be checked without touching your copy: %w",
 				l.Dir(), f, id, err)
@@ -176,7 +177,7 @@ func StarterOverlay(ctx context.Context, c *catalog.Catalog, l catalog.Lab, tmp 
 		replace[path] = repl
 	}
 	// A test file the kit did not ship does not take part.
-	tests, err := catalog.TestFiles(dir)
+	tests, err := lab.TestFiles(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +190,7 @@ func StarterOverlay(ctx context.Context, c *catalog.Catalog, l catalog.Lab, tmp 
 }
 
 // SolutionOverlay adds to replace the solution of each edit file: labs/<slug>/<file> ← solutions/<slug>/<file>.
-func SolutionOverlay(c *catalog.Catalog, l catalog.Lab, tmp string, replace map[string]string) error {
+func SolutionOverlay(c *lab.Catalog, l lab.Lab, tmp string, replace map[string]string) error {
 	for _, f := range l.Edit {
 		src := filepath.Join(c.Path(l.SolutionDir()), f)
 		data, err := os.ReadFile(src)
@@ -235,7 +236,7 @@ func writeFile(path string, data []byte) error {
 type Summary struct {
 	Verified bool     `json:"verified"`
 	Labs     []Result `json:"labs"`
-	Problems []string `json:"problems,omitempty"` // labs.yaml problems of labs that could not be verified at all
+	Problems []string `json:"problems,omitempty"` // lab.yaml problems of labs that could not be verified at all
 	Error    string   `json:"error,omitempty"`
 }
 
@@ -251,7 +252,7 @@ func (s Summary) Infra() bool {
 
 // All verifies the labs one after another (their tests share the broker), calling onLab after each. It stops at
 // the first INFRA result, since every later lab would fail the same way, or when ctx is done.
-func All(ctx context.Context, c *catalog.Catalog, labs []catalog.Lab, o Options, onLab func(Result)) Summary {
+func All(ctx context.Context, c *lab.Catalog, labs []lab.Lab, o Options, onLab func(Result)) Summary {
 	sum := Summary{Verified: len(labs) > 0, Labs: []Result{}}
 	if len(labs) == 0 {
 		sum.Error = "no labs to verify"

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"msglabs/checker/catalog"
 	"msglabs/checker/kittest"
+	"msglabs/checker/lab"
+	"msglabs/checker/seal"
 )
 
 // sealedKit is the sample kit, sealed and committed, as shipped.
-func sealedKit(t *testing.T) *catalog.Catalog {
+func sealedKit(t *testing.T) *lab.Catalog {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs go test")
@@ -20,15 +21,15 @@ func sealedKit(t *testing.T) *catalog.Catalog {
 		t.Skip("go is not on PATH")
 	}
 	root := kittest.New(t)
-	c, err := catalog.Load(root)
+	c, err := lab.Load(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Seal(); err != nil {
+	if _, err := seal.Write(c); err != nil {
 		t.Fatal(err)
 	}
 	kittest.Commit(t, root)
-	if c, err = catalog.Load(root); err != nil {
+	if c, err = lab.Load(root); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -71,7 +72,7 @@ func TestLabWithBrokenSolution(t *testing.T) {
 func TestLabWhoseShippedStarterIsNotInGit(t *testing.T) {
 	c := sealedKit(t)
 	l, _ := c.Lab(1)
-	l.Sealed.Starter = map[string]string{"work.go": catalog.BlobID([]byte("never committed"))}
+	l.Sealed.Starter = map[string]string{"work.go": seal.BlobID([]byte("never committed"))}
 	r := Lab(context.Background(), c, l, Options{})
 	if r.Verified || !strings.Contains(r.Error, "is not in git") {
 		t.Fatalf("result = %+v", r)
