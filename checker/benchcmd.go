@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 
-	"msglabs/checker/bench"
+	"msglabs/checker/throughput"
 	"msglabs/checker/kit"
 	"msglabs/checker/verify"
 )
@@ -56,7 +56,7 @@ func (a *app) cmdBench(ctx context.Context, args []string) int {
 		return exitEnv
 	}
 	goArgs := append([]string{"test", "-p", "1", "-run", "^$", "-bench", ".", "-benchtime", "1x",
-		"-count", strconv.Itoa(*count), "-tags", "solution", "-overlay", overlay}, bench.Packages()...)
+		"-count", strconv.Itoa(*count), "-tags", "solution", "-overlay", overlay}, throughput.Packages()...)
 	cmd := exec.CommandContext(ctx, "go", goArgs...)
 	cmd.Dir = k.Catalog.Root
 	cmd.Env = append(os.Environ(), kit.TestEnv(eps, "")...)
@@ -67,12 +67,12 @@ func (a *app) cmdBench(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "checker bench: go test: %v\n", err)
 		return exitFailing
 	}
-	rates, err := bench.Parse(&out)
+	rates, err := throughput.Parse(&out)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "checker bench: %v\n", err)
 		return exitFailing
 	}
-	report, complete := bench.Report(rates)
+	report, complete := throughput.Report(rates)
 	fmt.Fprint(a.stdout, "\n"+report)
 	if !complete {
 		return exitFailing

@@ -1,6 +1,6 @@
-// Package bench runs the kit's throughput benchmarks side by side and reports each solution's rate as a ratio to
+// Package throughput runs the kit's throughput benchmarks side by side and reports each solution's rate as a ratio to
 // the raw amqp091-go baseline it should be compared with.
-package bench
+package throughput
 
 import (
 	"bufio"
