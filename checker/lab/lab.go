@@ -6,6 +6,7 @@ package lab
 import (
 	"path"
 	"slices"
+	"strconv"
 
 	"msglabs/shared/story"
 )
@@ -174,6 +175,55 @@ func Markers() []string {
 	for _, m := range story.Markers {
 		if m != story.Infra {
 			out = append(out, string(m))
+		}
+	}
+	return out
+}
+
+// StepDir is the folder of a lab's step-wise solution snapshots, relative to the solution folder: step-K holds an
+// edit file as it is after step K, for every step but the last that changes it.
+func StepDir(k int) string { return "step-" + strconv.Itoa(k) }
+
+// StepsChanging returns the 1-based steps whose edit list names file, in order.
+func (l Lab) StepsChanging(file string) []int {
+	var out []int
+	for i, s := range l.Steps {
+		if slices.Contains(s.Edit, file) {
+			out = append(out, i+1)
+		}
+	}
+	return out
+}
+
+// Snapshots returns, by edit file, the steps that need a snapshot solutions/<slug>/step-K/<file>: every step that
+// changes the file except the last one.
+func (l Lab) Snapshots() map[string][]int {
+	out := map[string][]int{}
+	for _, f := range l.Edit {
+		if steps := l.StepsChanging(f); len(steps) > 1 {
+			out[f] = steps[:len(steps)-1]
+		}
+	}
+	return out
+}
+
+// StateAfter says where each edit file comes from in "the state after step k" (k = 0: the shipped starter; k =
+// len(Steps): the final solution), by file name → path relative to the kit root; "" means the shipped starter.
+// The state of a file is its latest snapshot step-J with J ≤ k, else the final solution when the last step that
+// changes it is ≤ k, else the starter.
+func (l Lab) StateAfter(k int) map[string]string {
+	out := map[string]string{}
+	for _, f := range l.Edit {
+		out[f] = ""
+		steps := l.StepsChanging(f)
+		if len(steps) > 0 && steps[len(steps)-1] <= k {
+			out[f] = path.Join(l.SolutionDir(), f)
+			continue
+		}
+		for _, j := range l.Snapshots()[f] {
+			if j <= k {
+				out[f] = path.Join(l.SolutionDir(), StepDir(j), f)
+			}
 		}
 	}
 	return out

@@ -217,3 +217,27 @@ func TestTheKitsLabsLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestStateAfterFollowsSnapshotsAndTheLastStep(t *testing.T) {
+	// a.go changes in steps 1 and 3, b.go only in step 2.
+	l := Lab{Slug: "09-x", Edit: []string{"a.go", "b.go"}, Steps: []Step{
+		{Edit: []string{"a.go"}}, {Edit: []string{"b.go"}}, {Edit: []string{"a.go"}},
+	}}
+	if got := l.Snapshots(); len(got) != 1 || len(got["a.go"]) != 1 || got["a.go"][0] != 1 {
+		t.Fatalf("Snapshots = %v; want a.go after step 1 only", got)
+	}
+	want := []map[string]string{
+		{"a.go": "", "b.go": ""},
+		{"a.go": "solutions/09-x/step-1/a.go", "b.go": ""},
+		{"a.go": "solutions/09-x/step-1/a.go", "b.go": "solutions/09-x/b.go"},
+		{"a.go": "solutions/09-x/a.go", "b.go": "solutions/09-x/b.go"},
+	}
+	for k, w := range want {
+		got := l.StateAfter(k)
+		for f := range w {
+			if got[f] != w[f] {
+				t.Errorf("StateAfter(%d)[%s] = %q, want %q", k, f, got[f], w[f])
+			}
+		}
+	}
+}
