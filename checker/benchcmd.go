@@ -9,8 +9,8 @@ import (
 	"os/exec"
 	"strconv"
 
-	"msglabs/checker/throughput"
 	"msglabs/checker/kit"
+	"msglabs/checker/throughput"
 	"msglabs/checker/verify"
 )
 
