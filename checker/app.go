@@ -117,6 +117,8 @@ func (a *app) main(args []string) int {
 		return a.cmdReset(ctx, rest)
 	case "seal":
 		return a.cmdSeal(ctx, rest)
+	case "dev":
+		return a.cmdDev(ctx, rest)
 	case "containers":
 		return a.cmdContainers(ctx, rest)
 	case "mob":

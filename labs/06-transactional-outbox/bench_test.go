@@ -1,6 +1,6 @@
 //go:build solution
 
-// The relay's benchmark measures the reference relay, so it is built only with the solution:
+// Do not edit: the relay's benchmark measures the reference relay, so it is built only with the solution:
 //   go test -run '^$' -bench . -tags solution -overlay <overlay.json> ./labs/06-transactional-outbox
 // Compare its msgs/s with BenchmarkRawPublishConsume in shared/bench: same broker, same consumer, same 1 KiB
 // persistent messages, same 256 confirms in flight.
