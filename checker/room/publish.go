@@ -104,8 +104,10 @@ func publishOn(ctx context.Context, c *amqp.Connection, room, id string, body []
 	// The broker sends a return before the confirm of the same message, and the library hands both over in that
 	// order, so a return is already here if there was one.
 	select {
-	case r := <-returns:
-		return fmt.Errorf("room %q: %w (%d %s)", room, ErrNoServer, r.ReplyCode, r.ReplyText)
+	case r, ok := <-returns:
+		if ok { // closed, not a return, when the broker closed the channel
+			return fmt.Errorf("room %q: %w (%d %s)", room, ErrNoServer, r.ReplyCode, r.ReplyText)
+		}
 	default:
 	}
 	if !acked {
