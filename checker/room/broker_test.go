@@ -69,7 +69,7 @@ func testRoom(t testing.TB, eps infra.Endpoints) string {
 			return
 		}
 		_, _ = ch.QueueDelete(Queue(room), false, false, false) // ifUnused, ifEmpty, noWait
-		_ = ch.ExchangeDelete(Exchange(room), false, false)    // ifUnused, noWait
+		_ = ch.ExchangeDelete(Exchange(room), false, false)     // ifUnused, noWait
 	})
 	return room
 }
