@@ -262,13 +262,16 @@ func cmdTeardown(ctx context.Context, args []string, stdout, stderr io.Writer, r
 		fmt.Fprintf(stderr, "checker room teardown: %v\n", err)
 		return exitEnv
 	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
+	if len(p.Rabbit)+len(p.SQL) == 0 {
+		return exitOK
+	}
 	if err := admin.Apply(ctx, p, stdout); err != nil {
 		fmt.Fprintf(stderr, "checker room teardown: %v\n", err)
 		return exitEnv
 	}
-	for _, n := range p.Notes {
-		fmt.Fprintf(stdout, "note: %s\n", n)
-	}
-	fmt.Fprintf(stdout, "room %s removed\n", *name)
+	fmt.Fprintf(stdout, "room %s removed: its RabbitMQ user and vhost, its PostgreSQL role and database\n", *name)
 	return exitOK
 }

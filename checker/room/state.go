@@ -149,7 +149,7 @@ type HintView struct {
 func (s *State) View(now time.Time) View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := View{Room: s.room, Events: s.events, Ignored: s.ignored}
+	v := View{Room: s.room, Events: s.events, Ignored: s.ignored, Labs: []LabView{}, Attendees: []AttendeeView{}}
 	labs := make([]string, 0, len(s.labs))
 	for l := range s.labs {
 		labs = append(labs, l)
@@ -220,7 +220,7 @@ func top(markers map[string]int) (string, int) {
 }
 
 func mostHints(as []AttendeeView) []HintView {
-	var out []HintView
+	out := []HintView{}
 	for _, a := range as {
 		if a.Hints > 0 {
 			out = append(out, HintView{Name: a.Name, Hints: a.Hints})
