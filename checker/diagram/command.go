@@ -142,10 +142,14 @@ func listTests(runDir string, n int, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// terminal reports whether w is a terminal and its width (defaultWidth when it is not one).
+// terminal reports whether w is a terminal and its width (defaultWidth when it is not one). A writer that wraps the
+// process's output (the checker's redacting writer) is judged by os.Stdout.
 func terminal(w io.Writer) (bool, int) {
 	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !ok {
+		f = os.Stdout
+	}
+	if !term.IsTerminal(int(f.Fd())) {
 		return false, defaultWidth
 	}
 	cols, _, err := term.GetSize(int(f.Fd()))
