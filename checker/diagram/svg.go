@@ -17,6 +17,7 @@ const (
 	fontSize    = 16
 	charWidth   = 0.6 * fontSize // a monospace glyph's advance, as a fraction of the font size
 	titleSize   = 20
+	setupSize   = 14 // the faint setup rows' labels
 	margin      = 24
 	gutter      = 84  // the time column on the left
 	headerH     = 40  // a lane's name box
@@ -64,7 +65,7 @@ text { font-family: %s; font-size: %dpx; fill: #111827; }
 .arrow.refused { stroke-width: 4; }
 .arrow.negative { stroke-dasharray: 8 4; }
 .lbl { text-anchor: middle; }
-.lbl.setup { fill: #6b7280; font-size: 14px; }
+.lbl.setup { fill: #6b7280; font-size: %dpx; }
 .lbl.redelivered { fill: #c2410c; font-weight: bold; }
 .lbl.refused { fill: #dc2626; font-weight: bold; }
 .notebg { fill: #ffffff; fill-opacity: 0.9; }
@@ -75,7 +76,7 @@ text { font-family: %s; font-size: %dpx; fill: #111827; }
 .marktext { fill: #dc2626; font-weight: bold; }
 .fatal { fill: #b91c1c; }
 .fataltext { fill: #ffffff; font-weight: bold; }
-`, fontFamily, fontSize, titleSize)
+`, fontFamily, fontSize, titleSize, setupSize)
 
 // cells is the width of s in monospace cells.
 func cells(s string) int { return ansi.StringWidth(s) }
@@ -292,7 +293,11 @@ func (d Diagram) drawRow(s *svg.SVG, g geometry, i int, r Row) {
 		}
 		s.Line(x1, y+6, tip, y+6, fmt.Sprintf(`class="arrow %s"`, r.Style), "stroke:"+colours[r.Style],
 			fmt.Sprintf(`marker-end="url(#head-%s)"`, r.Style))
-		span := max(1, (abs(x2-x1)-labelPad/2)*10/int(charWidth*10))
+		glyph := charWidth
+		if r.Style == Setup {
+			glyph = 0.6 * setupSize // the plumbing is written smaller
+		}
+		span := max(1, int(float64(abs(x2-x1)-labelPad/2)/glyph))
 		s.Text((x1+x2)/2, y-2, cut(r.Label, span), fmt.Sprintf(`class="lbl %s"`, r.Style))
 	case NoteRow:
 		x := g.x[r.From] + 10
