@@ -34,7 +34,7 @@ const (
 // Usage is the commands' lines in the checker's usage text.
 const Usage = `room serve [--name ROOM] [--listen ADDR] [--token T]
                                  the instructor's live view of the room (default ` + DefaultListen + `)
-  room setup [--name ROOM] --host ADDR
+  room setup [--name ROOM] [--host ADDR]
                                  create the room's RabbitMQ user+vhost and PostgreSQL role+database; prints the line attendees paste
   room teardown [--name ROOM]    remove them again`
 
@@ -178,7 +178,7 @@ func firstOf(ss ...string) string {
 func cmdSetup(ctx context.Context, args []string, stdout, stderr io.Writer, run func(context.Context, []string) ([]byte, error)) int {
 	fs := flags("setup", stderr)
 	name := fs.String("name", DefaultName, "the room's name")
-	host := fs.String("host", "", "the address attendees use to reach this machine (its LAN address)")
+	host := fs.String("host", "", "the address attendees use to reach this machine (default: its only private IPv4 address)")
 	amqpPort := fs.Int("amqp-port", DefaultAMQPPort, "RabbitMQ's port as attendees reach it")
 	pgPort := fs.Int("pg-port", DefaultPGPort, "PostgreSQL's port as attendees reach it")
 	ctl := fs.String("rabbitmqctl", "rabbitmqctl", "how to run rabbitmqctl (e.g. \"docker exec msglabs-room-rabbitmq rabbitmqctl\")")
@@ -188,8 +188,13 @@ func cmdSetup(ctx context.Context, args []string, stdout, stderr io.Writer, run 
 		return parseErr(err)
 	}
 	if *host == "" {
-		fmt.Fprintln(stderr, "checker room setup: --host is required: the address attendees use for this machine (127.0.0.1 to try it alone)")
-		return exitEnv
+		lan, ok := LANHost(InterfaceIPs())
+		if !ok {
+			fmt.Fprintln(stderr, "checker room setup: say which address attendees use for this machine: --host ADDR (127.0.0.1 to try it alone)")
+			return exitEnv
+		}
+		*host = lan
+		fmt.Fprintf(stdout, "attendees reach this machine at %s (its only private address; --host to choose another)\n", lan)
 	}
 	admin := Admin{Rabbitmqctl: strings.Fields(*ctl), DBAdminURL: *dbAdmin, Run: run}
 	ex, err := admin.Discover(ctx)

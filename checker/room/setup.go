@@ -162,6 +162,42 @@ func (p Plan) Redacted(s string, secrets ...string) string {
 	return s
 }
 
+// LANHost picks the address attendees most likely use for this machine: its only private IPv4 address that is up.
+// With none, or several, it returns false and the instructor says which (--host).
+func LANHost(addrs []net.IP) (string, bool) {
+	var found []string
+	for _, ip := range addrs {
+		if ip4 := ip.To4(); ip4 != nil && ip4.IsPrivate() && !ip4.IsLoopback() {
+			found = append(found, ip4.String())
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	return found[0], true
+}
+
+// InterfaceIPs lists this machine's addresses on interfaces that are up.
+func InterfaceIPs() []net.IP {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []net.IP
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				out = append(out, n.IP)
+			}
+		}
+	}
+	return out
+}
+
 func orDefault(n, def int) int {
 	if n <= 0 {
 		return def

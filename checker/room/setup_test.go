@@ -1,6 +1,7 @@
 package room
 
 import (
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -145,5 +146,23 @@ func TestNewPasswordIsAcceptedByPlanSetup(t *testing.T) {
 	}
 	if _, err := PlanSetup(in); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLANHostPicksTheOnlyPrivateAddress(t *testing.T) {
+	ips := func(ss ...string) []net.IP {
+		var out []net.IP
+		for _, s := range ss {
+			out = append(out, net.ParseIP(s))
+		}
+		return out
+	}
+	if h, ok := LANHost(ips("127.0.0.1", "::1", "192.168.1.20", "fe80::1")); !ok || h != "192.168.1.20" {
+		t.Errorf("loopback, link-local and one LAN address: %q %v, want 192.168.1.20", h, ok)
+	}
+	for name, in := range map[string][]net.IP{"none": ips("127.0.0.1"), "two": ips("10.0.0.5", "192.168.1.20"), "public": ips("203.0.113.7")} {
+		if h, ok := LANHost(in); ok {
+			t.Errorf("%s: picked %q; with no single private address the instructor must say", name, h)
+		}
 	}
 }
