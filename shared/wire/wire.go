@@ -8,6 +8,7 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 )
 
 // Kind is what happened, as named by the AMQP method (or a pseudo-event for content that completed).
@@ -63,13 +64,74 @@ type Properties struct {
 // MaxBody is how much of a message body an Event keeps.
 const MaxBody = 512
 
+// Frame layout (AMQP 0-9-1 section 4.2.3): type (1 octet), channel (2), payload size (4), payload, frame-end octet.
 const (
 	frameMethod    = 1
 	frameHeader    = 2
 	frameBody      = 3
 	frameHeartbeat = 8
 	frameEnd       = 0xCE
+	frameHeaderLen = 7 // type, channel, size
 	protoHeaderLen = 8 // "AMQP" 0 0 9 1
+
+	// maxFrameSize bounds the payload size a Stream accepts. Brokers negotiate far less (RabbitMQ's frame_max is
+	// 128 KiB by default); a larger size field means the stream is not AMQP (or we lost our place in it), so the
+	// Stream stops rather than buffer gigabytes waiting for a frame that never ends.
+	maxFrameSize = 4 << 20
+)
+
+// Class and method ids of the methods a Stream decodes (AMQP 0-9-1 XML spec).
+const (
+	classConnection = 10
+	classChannel    = 20
+	classExchange   = 40
+	classQueue      = 50
+	classBasic      = 60
+	classConfirm    = 85
+
+	methodConnectionClose = 50  // connection.close
+	methodChannelClose    = 40  // channel.close
+	methodExchangeDeclare = 10  // exchange.declare
+	methodQueueDeclare    = 10  // queue.declare
+	methodQueueDeclareOk  = 11  // queue.declare-ok
+	methodQueueBind       = 20  // queue.bind
+	methodBasicQos        = 10  // basic.qos
+	methodBasicConsume    = 20  // basic.consume
+	methodBasicPublish    = 40  // basic.publish
+	methodBasicReturn     = 50  // basic.return
+	methodBasicDeliver    = 60  // basic.deliver
+	methodBasicGetOk      = 71  // basic.get-ok
+	methodBasicAck        = 80  // basic.ack
+	methodBasicReject     = 90  // basic.reject
+	methodBasicNack       = 120 // basic.nack
+	methodConfirmSelect   = 10  // confirm.select
+)
+
+// Bits of the octets that carry a method's boolean fields, in the order the spec lists the fields.
+const (
+	bitMandatory   = 1 << 0 // basic.publish
+	bitRedelivered = 1 << 0 // basic.deliver, basic.get-ok
+	bitMultiple    = 1 << 0 // basic.ack, basic.nack
+	bitRequeueNack = 1 << 1 // basic.nack (after multiple)
+	bitRequeue     = 1 << 0 // basic.reject
+	bitNoAck       = 1 << 1 // basic.consume (after no-local)
+	bitPassive     = 1 << 0 // queue.declare, exchange.declare
+	bitDurable     = 1 << 1 // queue.declare, exchange.declare
+)
+
+// Property flags of a content header (basic class), highest bit first, as the spec orders the properties.
+const (
+	propContentType     = 1 << 15
+	propContentEncoding = 1 << 14
+	propHeaders         = 1 << 13
+	propDeliveryMode    = 1 << 12
+	propPriority        = 1 << 11
+	propCorrelationID   = 1 << 10
+	propReplyTo         = 1 << 9
+	propExpiration      = 1 << 8
+	propMessageID       = 1 << 7
+	propTimestamp       = 1 << 6
+	propType            = 1 << 5
 )
 
 // Stream parses one direction of one connection. Write never fails the caller's copy: a malformed stream just stops
@@ -108,26 +170,37 @@ func (s *Stream) Write(p []byte) (int, error) {
 		s.buf = s.buf[protoHeaderLen:]
 		s.skipHeader = false
 	}
-	for len(s.buf) >= 7 {
-		size := int(binary.BigEndian.Uint32(s.buf[3:7]))
-		if len(s.buf) < 7+size+1 {
+	for len(s.buf) >= frameHeaderLen {
+		size := int(binary.BigEndian.Uint32(s.buf[3:frameHeaderLen]))
+		if size > maxFrameSize {
+			s.stop()
+			return len(p), nil
+		}
+		end := frameHeaderLen + size
+		if len(s.buf) < end+1 {
 			break
 		}
-		typ, ch, payload := s.buf[0], binary.BigEndian.Uint16(s.buf[1:3]), s.buf[7:7+size]
-		if s.buf[7+size] != frameEnd {
-			s.broken = true
+		typ, ch, payload := s.buf[0], binary.BigEndian.Uint16(s.buf[1:3]), s.buf[frameHeaderLen:end]
+		if s.buf[end] != frameEnd {
+			s.stop()
 			return len(p), nil
 		}
 		if err := s.frame(typ, ch, payload); err != nil {
-			s.broken = true
+			s.stop()
 			return len(p), nil
 		}
-		s.buf = s.buf[7+size+1:]
+		s.buf = s.buf[end+1:]
 	}
 	if len(s.buf) == 0 {
 		s.buf = nil // let a large body's buffer go
 	}
 	return len(p), nil
+}
+
+// stop gives up on a stream that is not (or no longer) readable AMQP, and lets its buffers go.
+func (s *Stream) stop() {
+	s.broken = true
+	s.buf, s.content = nil, nil
 }
 
 func (s *Stream) frame(typ byte, ch uint16, payload []byte) error {
@@ -150,15 +223,24 @@ type reader struct {
 	err error
 }
 
+// n takes the next k bytes. Past the end it records errShort and returns zeros (k ≤ 8, the fixed-size fields) or
+// nothing (a string or table whose length field promised more than the payload holds).
 func (r *reader) n(k int) []byte {
-	if r.err != nil || len(r.b) < k {
+	if r.err != nil || k < 0 || len(r.b) < k {
 		r.err = errShort
-		return make([]byte, k)
+		if k > len(zeros) || k < 0 {
+			return nil
+		}
+		return zeros[:k]
 	}
 	v := r.b[:k]
 	r.b = r.b[k:]
 	return v
 }
+
+// zeros backs the fixed-size reads past the end of a payload.
+var zeros [8]byte
+
 func (r *reader) u8() uint8   { return r.n(1)[0] }
 func (r *reader) u16() uint16 { return binary.BigEndian.Uint16(r.n(2)) }
 func (r *reader) u32() uint32 { return binary.BigEndian.Uint32(r.n(4)) }
@@ -174,63 +256,63 @@ func (s *Stream) method(ch uint16, payload []byte) error {
 	ev := Event{FromServer: s.fromServer, Channel: ch}
 	withContent := false
 	switch {
-	case class == 60 && id == 40: // basic.publish
+	case class == classBasic && id == methodBasicPublish:
 		r.u16()
 		ev.Kind, ev.Exchange, ev.RoutingKey = Publish, r.short(), r.short()
-		ev.Mandatory = r.u8()&1 != 0
+		ev.Mandatory = r.u8()&bitMandatory != 0
 		withContent = true
-	case class == 60 && id == 60: // basic.deliver
+	case class == classBasic && id == methodBasicDeliver:
 		ev.Kind, ev.ConsumerTag, ev.DeliveryTag = Deliver, r.short(), r.u64()
-		ev.Redelivered = r.u8()&1 != 0
+		ev.Redelivered = r.u8()&bitRedelivered != 0
 		ev.Exchange, ev.RoutingKey = r.short(), r.short()
 		withContent = true
-	case class == 60 && id == 71: // basic.get-ok
+	case class == classBasic && id == methodBasicGetOk:
 		ev.Kind, ev.DeliveryTag = GetOk, r.u64()
-		ev.Redelivered = r.u8()&1 != 0
+		ev.Redelivered = r.u8()&bitRedelivered != 0
 		ev.Exchange, ev.RoutingKey, ev.MessageCount = r.short(), r.short(), r.u32()
 		withContent = true
-	case class == 60 && id == 50: // basic.return
+	case class == classBasic && id == methodBasicReturn:
 		ev.Kind, ev.ReplyCode, ev.ReplyText = Return, r.u16(), r.short()
 		ev.Exchange, ev.RoutingKey = r.short(), r.short()
 		withContent = true
-	case class == 60 && id == 80: // basic.ack
+	case class == classBasic && id == methodBasicAck:
 		ev.Kind, ev.DeliveryTag = Ack, r.u64()
-		ev.Multiple = r.u8()&1 != 0
-	case class == 60 && id == 120: // basic.nack
+		ev.Multiple = r.u8()&bitMultiple != 0
+	case class == classBasic && id == methodBasicNack:
 		ev.Kind, ev.DeliveryTag = Nack, r.u64()
 		bits := r.u8()
-		ev.Multiple, ev.Requeue = bits&1 != 0, bits&2 != 0
-	case class == 60 && id == 90: // basic.reject
+		ev.Multiple, ev.Requeue = bits&bitMultiple != 0, bits&bitRequeueNack != 0
+	case class == classBasic && id == methodBasicReject:
 		ev.Kind, ev.DeliveryTag = Reject, r.u64()
-		ev.Requeue = r.u8()&1 != 0
-	case class == 60 && id == 20: // basic.consume
+		ev.Requeue = r.u8()&bitRequeue != 0
+	case class == classBasic && id == methodBasicConsume:
 		r.u16()
 		ev.Kind, ev.Queue, ev.ConsumerTag = Consume, r.short(), r.short()
-		ev.NoAck = r.u8()&2 != 0
-	case class == 60 && id == 10: // basic.qos
+		ev.NoAck = r.u8()&bitNoAck != 0
+	case class == classBasic && id == methodBasicQos:
 		r.u32()
 		ev.Kind, ev.PrefetchCount = Qos, r.u16()
-	case class == 50 && id == 10: // queue.declare
+	case class == classQueue && id == methodQueueDeclare:
 		r.u16()
 		ev.Kind, ev.Queue = QueueDeclare, r.short()
 		bits := r.u8()
-		ev.Passive, ev.Durable = bits&1 != 0, bits&2 != 0
-	case class == 50 && id == 11: // queue.declare-ok
+		ev.Passive, ev.Durable = bits&bitPassive != 0, bits&bitDurable != 0
+	case class == classQueue && id == methodQueueDeclareOk:
 		ev.Kind, ev.Queue, ev.MessageCount = QueueDeclareOk, r.short(), r.u32()
-	case class == 50 && id == 20: // queue.bind
+	case class == classQueue && id == methodQueueBind:
 		r.u16()
 		ev.Kind, ev.Queue, ev.Exchange, ev.RoutingKey = QueueBind, r.short(), r.short(), r.short()
-	case class == 40 && id == 10: // exchange.declare
+	case class == classExchange && id == methodExchangeDeclare:
 		r.u16()
 		ev.Kind, ev.Exchange = ExchangeDeclare, r.short()
 		r.short()
 		bits := r.u8()
-		ev.Passive, ev.Durable = bits&1 != 0, bits&2 != 0
-	case class == 85 && id == 10: // confirm.select
+		ev.Passive, ev.Durable = bits&bitPassive != 0, bits&bitDurable != 0
+	case class == classConfirm && id == methodConfirmSelect:
 		ev.Kind = ConfirmSelect
-	case class == 20 && id == 40: // channel.close
+	case class == classChannel && id == methodChannelClose:
 		ev.Kind, ev.ReplyCode, ev.ReplyText = ChannelClose, r.u16(), r.short()
-	case class == 10 && id == 50: // connection.close
+	case class == classConnection && id == methodConnectionClose:
 		ev.Kind, ev.ReplyCode, ev.ReplyText = ConnectionClose, r.u16(), r.short()
 	default:
 		return nil
@@ -257,37 +339,37 @@ func (s *Stream) header(ch uint16, payload []byte) error {
 	p.ev.BodySize = r.u64()
 	flags := r.u16()
 	props := &p.ev.Props
-	if flags&(1<<15) != 0 {
+	if flags&propContentType != 0 {
 		props.ContentType = r.short()
 	}
-	if flags&(1<<14) != 0 {
+	if flags&propContentEncoding != 0 {
 		r.short() // content-encoding
 	}
-	if flags&(1<<13) != 0 {
+	if flags&propHeaders != 0 {
 		props.Headers = stringHeaders(r.long())
 	}
-	if flags&(1<<12) != 0 {
+	if flags&propDeliveryMode != 0 {
 		props.DeliveryMode = r.u8()
 	}
-	if flags&(1<<11) != 0 {
+	if flags&propPriority != 0 {
 		r.u8() // priority
 	}
-	if flags&(1<<10) != 0 {
+	if flags&propCorrelationID != 0 {
 		props.CorrelationID = r.short()
 	}
-	if flags&(1<<9) != 0 {
+	if flags&propReplyTo != 0 {
 		props.ReplyTo = r.short()
 	}
-	if flags&(1<<8) != 0 {
+	if flags&propExpiration != 0 {
 		r.short() // expiration
 	}
-	if flags&(1<<7) != 0 {
+	if flags&propMessageID != 0 {
 		props.MessageID = r.short()
 	}
-	if flags&(1<<6) != 0 {
+	if flags&propTimestamp != 0 {
 		r.u64() // timestamp
 	}
-	if flags&(1<<5) != 0 {
+	if flags&propType != 0 {
 		props.Type = r.short()
 	}
 	if r.err != nil {
@@ -330,13 +412,13 @@ func stringHeaders(table []byte) map[string]string {
 		case 'S':
 			out[key] = string(r.long())
 		case 'l':
-			out[key] = itoa(int64(r.u64()))
+			out[key] = strconv.FormatInt(int64(r.u64()), 10)
 		case 'I':
-			out[key] = itoa(int64(int32(r.u32())))
+			out[key] = strconv.FormatInt(int64(int32(r.u32())), 10)
 		case 's':
-			out[key] = itoa(int64(int16(r.u16())))
+			out[key] = strconv.FormatInt(int64(int16(r.u16())), 10)
 		case 'b', 'B':
-			out[key] = itoa(int64(r.u8()))
+			out[key] = strconv.FormatInt(int64(r.u8()), 10)
 		case 't':
 			if r.u8() != 0 {
 				out[key] = "true"
@@ -348,26 +430,4 @@ func stringHeaders(table []byte) map[string]string {
 		}
 	}
 	return out
-}
-
-func itoa(v int64) string {
-	if v == 0 {
-		return "0"
-	}
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

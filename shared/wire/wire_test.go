@@ -26,10 +26,10 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // publishFrames is basic.publish + header (message-id, type, delivery mode, a string header) + body in two frames.
 func publishFrames(body []byte) []byte {
-	method := cat(u16(60), u16(40), u16(0), short("orders"), short("order.placed"), []byte{1})
+	method := cat(u16(classBasic), u16(methodBasicPublish), u16(0), short("orders"), short("order.placed"), []byte{1})
 	table := cat(short("x-attempt"), []byte{'S'}, binary.BigEndian.AppendUint32(nil, 1), []byte("2"))
 	flags := uint16(1<<13 | 1<<12 | 1<<7 | 1<<5)
-	header := cat(u16(60), u16(0), u64(uint64(len(body))), u16(flags),
+	header := cat(u16(classBasic), u16(0), u64(uint64(len(body))), u16(flags),
 		binary.BigEndian.AppendUint32(nil, uint32(len(table))), table, []byte{2}, short("m-3"), short("OrderPlaced"))
 	half := len(body) / 2
 	return cat(frame(frameMethod, 1, method), frame(frameHeader, 1, header),
@@ -63,7 +63,7 @@ func TestPublishAcrossArbitraryChunks(t *testing.T) {
 
 func TestDeliverFromServerAndUnknownMethodsSkipped(t *testing.T) {
 	deliver := cat(u16(60), u16(60), short("ctag-1"), u64(42), []byte{1}, short(""), short("billing"))
-	header := cat(u16(60), u16(0), u64(0), u16(1<<7), short("m-9"))
+	header := cat(u16(classBasic), u16(0), u64(0), u16(1<<7), short("m-9"))
 	unknown := cat(u16(90), u16(10)) // tx.select: not decoded
 	var got []Event
 	s := NewStream(true, func(e Event) { got = append(got, e) })
