@@ -1,13 +1,13 @@
 // Package story turns what happened in a test into words: a timeline of message events and a failure headline that
-// starts with a marker (LOST, DUPLICATE, STALLED, GHOST, CROSSTALK) the checker recognises.
+// starts with a marker (LOST, DUPLICATE, STALLED, GHOST, CROSSTALK, or INFRA for the environment) the checker
+// recognises. The timeline keeps every event structured (who, what kind, which message, which queue), so the same
+// record prints as folded text for a person and exports as JSON for the checker's diagrams.
 package story
 
 import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 )
 
 // Marker names a failure mode. The checker keys on these words; they are printed as "LOST: ...".
@@ -26,71 +26,6 @@ const (
 // Markers lists every marker, for parsers.
 var Markers = []Marker{Lost, Duplicate, Stalled, Ghost, Crosstalk, Infra}
 
-// maxLines bounds a rendered timeline; the middle is elided so the start and the end stay visible.
-const maxLines = 60
-
-// Entry is one line of a timeline.
-type Entry struct {
-	At    time.Duration // since the timeline started
-	Actor string        // the process that did it: "test", "billing", "broker"
-	Text  string
-}
-
-// Timeline records what happened during one test, in order. It is safe for concurrent use.
-type Timeline struct {
-	mu      sync.Mutex
-	start   time.Time
-	entries []Entry
-}
-
-// NewTimeline starts an empty timeline now.
-func NewTimeline() *Timeline { return &Timeline{start: time.Now()} }
-
-// Add appends a line said by actor.
-func (tl *Timeline) Add(actor, format string, args ...any) {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	tl.entries = append(tl.entries, Entry{At: time.Since(tl.start), Actor: actor, Text: fmt.Sprintf(format, args...)})
-}
-
-// Entries returns a copy of the lines so far.
-func (tl *Timeline) Entries() []Entry {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return append([]Entry(nil), tl.entries...)
-}
-
-// String renders the timeline, one indented line per entry.
-func (tl *Timeline) String() string {
-	entries := tl.Entries()
-	if len(entries) == 0 {
-		return "  (nothing was recorded)\n"
-	}
-	width := 0
-	for _, e := range entries {
-		width = max(width, len(e.Actor))
-	}
-	var b strings.Builder
-	line := func(e Entry) {
-		fmt.Fprintf(&b, "  %+8.3fs  %-*s  %s\n", e.At.Seconds(), width, e.Actor, e.Text)
-	}
-	if len(entries) <= maxLines {
-		for _, e := range entries {
-			line(e)
-		}
-		return b.String()
-	}
-	head, tail := maxLines/3, maxLines-maxLines/3
-	for _, e := range entries[:head] {
-		line(e)
-	}
-	fmt.Fprintf(&b, "  … %d more events …\n", len(entries)-head-tail)
-	for _, e := range entries[len(entries)-tail:] {
-		line(e)
-	}
-	return b.String()
-}
-
 // Tell builds a failure message: the marker and headline, optional detail lines, then the timeline.
 func Tell(m Marker, headline string, details []string, tl *Timeline) string {
 	var b strings.Builder
@@ -106,11 +41,21 @@ func Tell(m Marker, headline string, details []string, tl *Timeline) string {
 }
 
 // Expect names what a test counts, so verdicts read as sentences: Item "order", From "placed", Done "billed" gives
-// "order o-17 was never billed (3 placed, 2 billed)".
+// "order o-17 was never billed (3 placed, 2 billed)". Cause, when set, says what the test did to provoke it and is
+// added to the first finding's headline: "…; message m-1 was redelivered after Billing crashed at "after-commit"".
 type Expect struct {
-	Item string // the thing, singular: "order"
-	From string // what made it exist: "placed"
-	Done string // the consequence that must happen exactly once: "billed"
+	Item  string // the thing, singular: "order"
+	From  string // what made it exist: "placed"
+	Done  string // the consequence that must happen exactly once: "billed"
+	Cause string // optional: what happened to provoke the failure, in plain words
+}
+
+// Because returns a copy of x with its Cause set, for a verdict that says what the test did:
+//
+//	env.ExactlyOnce(charged.Because("message m-1 was redelivered after Billing crashed"), want, got)
+func (x Expect) Because(format string, args ...any) Expect {
+	x.Cause = fmt.Sprintf(format, args...)
+	return x
 }
 
 // Finding is one violated expectation.
@@ -121,6 +66,7 @@ type Finding struct {
 
 // ExactlyOnce compares the items that should have had a consequence (want) with the consequences observed (got,
 // with repeats). It returns the findings in a fixed order: LOST, then DUPLICATE, then GHOST; none when all is well.
+// The first finding's headline ends with e.Cause, when there is one.
 func ExactlyOnce(e Expect, want, got []string) []Finding {
 	counts := map[string]int{}
 	for _, id := range got {
@@ -154,6 +100,9 @@ func ExactlyOnce(e Expect, want, got []string) []Finding {
 	}
 	if len(ghost) > 0 {
 		out = append(out, Finding{Ghost, fmt.Sprintf("%s %s %s but never %s %s", items(e.Item, ghost), be(ghost), e.Done, e.From, tally)})
+	}
+	if len(out) > 0 && e.Cause != "" {
+		out[0].Headline += "; " + e.Cause
 	}
 	return out
 }

@@ -50,13 +50,25 @@ func TestTellRendersMarkerFirstAndTimeline(t *testing.T) {
 func TestTimelineElidesTheMiddle(t *testing.T) {
 	tl := NewTimeline()
 	for i := 0; i < 200; i++ {
-		tl.Add("p", "event %d", i)
+		tl.Add("p", "event %d of a kind never seen before: %s", i, strings.Repeat("x", i%7+1)+strings.Repeat("y", i/7))
 	}
 	out := tl.String()
-	if !strings.Contains(out, "event 0\n") || !strings.Contains(out, "event 199\n") || !strings.Contains(out, "more events") {
+	if !strings.Contains(out, "event 0 ") || !strings.Contains(out, "event 199 ") || !strings.Contains(out, "more lines …") {
 		t.Fatalf("elision wrong:\n%s", out)
 	}
-	if n := strings.Count(out, "\n"); n > maxLines+1 {
-		t.Fatalf("%d lines, want at most %d", n, maxLines+1)
+	if n := strings.Count(out, "\n"); n > MaxLines {
+		t.Fatalf("%d lines, want at most %d", n, MaxLines)
+	}
+}
+
+func TestBecauseEndsTheFirstHeadline(t *testing.T) {
+	charged := Expect{Item: "order", From: "placed", Done: "charged"}
+	f := ExactlyOnce(charged.Because("m-1 was redelivered after %s crashed", "Billing"), []string{"o-1", "o-2"}, []string{"o-1", "o-1"})
+	if len(f) != 2 || f[0].Headline != "order o-2 was never charged (2 placed, 2 charged); m-1 was redelivered after Billing crashed" ||
+		strings.Contains(f[1].Headline, "redelivered") {
+		t.Fatalf("findings: %+v", f)
+	}
+	if charged.Cause != "" {
+		t.Fatal("Because changed the Expect it was called on")
 	}
 }
