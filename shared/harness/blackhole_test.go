@@ -29,7 +29,7 @@ func TestBlackholeBrokerLosesPublishUntilCut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("publish into a blackhole failed at once: %v", err)
 	}
-	if !env.Eventually(func() bool { return strings.Contains(env.Timeline.String(), "published m-1 o-1") }) {
+	if !env.Eventually(func() bool { return strings.Contains(env.Timeline.Full(), "published m-1 o-1") }) {
 		t.Fatalf("the publish never left the client:\n%s", env.Timeline)
 	}
 	select {

@@ -5,23 +5,82 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
+	"strings"
+	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"msglabs/shared/infra"
+	"msglabs/shared/leftover"
 	"msglabs/shared/shop"
+	"msglabs/shared/story"
 )
+
+// service is one of the kit's services as this test binary found it: resolved and checked once (a real handshake,
+// so a refused login is found at the first test that needs the service), then the same answer for every test.
+type service struct {
+	once sync.Once
+	url  string
+	err  error
+}
+
+func (s *service) get(ctx context.Context, svc infra.Service, check func(context.Context, infra.Endpoint) error) (string, error) {
+	s.once.Do(func() {
+		ep, err := infra.ResolveService(ctx, svc)
+		if err == nil {
+			err = check(ctx, ep)
+		}
+		s.url, s.err = ep.URL, err
+	})
+	return s.url, s.err
+}
+
+var broker, database service
+
+// AMQPURL is the broker's real URL (tests normally use a Process instead, so crashes and cuts work). The first call
+// in a test binary finds the broker and logs in once; when that fails, the test fails at once with INFRA.
+func (e *Env) AMQPURL() string {
+	e.T.Helper()
+	ctx, cancel := e.setupCtx()
+	defer cancel()
+	url, err := broker.get(ctx, infra.RabbitMQ, infra.CheckAMQP)
+	if err != nil {
+		e.failInfra(err)
+	}
+	e.mu.Lock()
+	e.usedMQ = true
+	e.mu.Unlock()
+	return url
+}
+
+// failInfra stops the test with an INFRA story: which service, what it said, the fix.
+func (e *Env) failInfra(err error) {
+	e.T.Helper()
+	problem := infraProblem(err)
+	e.setVerdict(story.Infra, problem)
+	e.T.Fatalf("%s: %s", story.Infra, problem)
+}
+
+// infraProblem words a resolution or check error for a person: one clause per service, without the sentinel.
+func infraProblem(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, infra.ErrUnreachable.Error()+": ")
+	}
+	return strings.Join(lines, "; ")
+}
 
 // inspector returns the harness's own broker connection (direct, unrecorded), used to look at queues and to clean up.
 func (e *Env) inspector() (*amqp.Connection, error) {
+	url := e.AMQPURL()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.inspect != nil && !e.inspect.IsClosed() {
 		return e.inspect, nil
 	}
-	conn, err := amqp.DialConfig(e.AMQPURL(), amqp.Config{Properties: amqp.Table{"connection_name": e.prefix + "/harness"}})
+	conn, err := amqp.DialConfig(url, amqp.Config{Properties: amqp.Table{"connection_name": e.prefix + "/harness"}})
 	if err != nil {
-		return nil, fmt.Errorf("INFRA: connect to RabbitMQ: %w", err)
+		return nil, fmt.Errorf("%s: connect to RabbitMQ: %w", story.Infra, err)
 	}
 	e.inspect = conn
 	return conn, nil
@@ -80,40 +139,49 @@ func (e *Env) WaitDrained(queue string) bool {
 	})
 }
 
-// cleanupBroker deletes every queue and exchange this test named or declared, and closes the inspector.
-func (e *Env) cleanupBroker() {
+// WaitConsuming waits until the broker counts exactly n consumers on queue, and reports whether that happened within
+// Patience; it returns as soon as it holds. After starting a service, WaitConsuming(queue, 1) returns once it is
+// consuming, so what the test publishes next has somewhere to go. After a process dies, WaitConsuming(queue, 0)
+// returns once the broker has dropped its consumers, which it does in the same step as requeueing what they had not
+// acked: from then on the redelivery is in the queue.
+//
+//	if !env.WaitConsuming(queue, 1) {
+//		env.T.Fatalf("Billing did not start consuming %q: %v", env.Short(queue), proc.Err())
+//	}
+func (e *Env) WaitConsuming(queue string, n int) bool {
+	return e.Eventually(func() bool {
+		_, consumers, err := e.QueueDepth(queue)
+		return err == nil && consumers == n
+	})
+}
+
+// WaitConsumers is WaitConsuming, under the name the first labs used.
+func (e *Env) WaitConsumers(queue string, n int) bool { return e.WaitConsuming(queue, n) }
+
+// cleanupBroker deletes every queue and exchange this test named or declared, closes the inspector, and returns the
+// names that are gone (all of them, unless the broker could not be reached).
+func (e *Env) cleanupBroker() []string {
 	e.mu.Lock()
 	names := make([]string, 0, len(e.names))
 	for n := range e.names {
 		names = append(names, n)
 	}
+	used, inspect := e.usedMQ, e.inspect
 	e.mu.Unlock()
-	if len(names) == 0 && e.inspect == nil {
-		return
-	}
 	sort.Strings(names)
-	conn, err := e.inspector()
-	if err != nil {
+	if inspect != nil {
+		_ = inspect.Close()
+	}
+	if !used || len(names) == 0 {
+		return names // never resolved the broker: nothing was created there
+	}
+	ctx, cancel := e.cleanupCtx()
+	defer cancel()
+	if err := leftover.DeleteBrokerNames(ctx, broker.url, names...); err != nil {
 		e.T.Errorf("cleanup: %v", err)
-		return
+		return nil
 	}
-	defer conn.Close()
-	for _, n := range names {
-		// A failed delete closes the channel, so each delete gets its own; deleting what does not exist is fine.
-		if ch, err := conn.Channel(); err == nil {
-			_, _ = ch.QueueDelete(n,
-				false, // ifUnused
-				false, // ifEmpty
-				false) // noWait
-			_ = ch.Close()
-		}
-		if ch, err := conn.Channel(); err == nil {
-			_ = ch.ExchangeDelete(n,
-				false, // ifUnused
-				false) // noWait
-			_ = ch.Close()
-		}
-	}
+	return names
 }
 
 // Publisher is the test's own way to send shop messages (as ClientUI or as an upstream service would), with
@@ -167,7 +235,7 @@ func (p *Publisher) SendWithID(id, exchange, key string, m shop.Message) {
 // Raw publishes a prepared message (a malformed one, say) and waits for the broker's confirm.
 func (p *Publisher) Raw(exchange, key string, msg amqp.Publishing) {
 	p.env.T.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	ctx, cancel := p.env.setupCtx()
 	defer cancel()
 	dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key,
 		false, // mandatory
@@ -182,24 +250,69 @@ func (p *Publisher) Raw(exchange, key string, msg amqp.Publishing) {
 	}
 }
 
-// Quiet is how long nothing may cross the wire before Settle calls the system idle. It only shortens the wait of a
-// lab that is failing: a passing lab returns from Settle the moment its condition holds.
-const Quiet = 100 * time.Millisecond
+// replyConnectionForced is the code of a connection.close the broker sends when an operator closes a connection or
+// the broker shuts down (AMQP 0-9-1 CONNECTION_FORCED): the one server-side close that is not about the client.
+const replyConnectionForced = 320
 
-// Settle waits until done() holds, or until the system has gone quiet: every queue given is empty, no delivery is
-// unacked, and no recorded connection has sent or received anything for Quiet. It returns done()'s final value.
-// Tests call it before judging, so a failing lab fails in a fraction of a second instead of at a timeout, and a
-// passing lab is never cut short (an unacked delivery or a waiting message keeps the wait going).
-func (e *Env) Settle(done func() bool, queues ...string) bool {
-	return e.SettleFor(Quiet, done, queues...)
+// lostLink is a service link that the far side ended, unasked, while the test ran.
+type lostLink struct {
+	service infra.Service
+	actor   string
 }
 
-// WaitConsumers waits until the broker counts exactly n consumers on queue, and reports whether that happened within
-// Patience. After a process dies, WaitConsumers(queue, 0) returns once the broker has dropped its consumers, which it
-// does in the same step as requeueing what they had not acked: from then on the redelivery is in the queue.
-func (e *Env) WaitConsumers(queue string, n int) bool {
-	return e.Eventually(func() bool {
-		_, consumers, err := e.QueueDepth(queue)
-		return err == nil && consumers == n
-	})
+// LostLink tells the Env that the far side ended a link of actor's to svc without the test cutting it (the broker
+// or the database went away, or a network between). Proxies that can tell which side ended a link call it; the
+// recorder calls it for broker links it saw end with neither a client close nor a cut. From then on a failing test
+// reports INFRA instead of its lab marker: it failed, but not because of the attendee's code.
+func (e *Env) LostLink(svc infra.Service, actor string) {
+	e.mu.Lock()
+	e.lost = append(e.lost, lostLink{service: svc, actor: actor})
+	e.mu.Unlock()
+	e.Event(story.Entry{Actor: actor, Kind: story.Cut, Peer: svc.Name,
+		Text: fmt.Sprintf("connection to %s ended from the %s side (the test did not cut it)", svc.Name, svc.Name)})
+}
+
+// lostLinkStory is the INFRA story that replaces a failure told after a link was lost; ok is false when none was.
+func (e *Env) lostLinkStory(m story.Marker, headline string, details []string) (msg string, ok bool) {
+	e.mu.Lock()
+	lost := append([]lostLink(nil), e.lost...)
+	e.mu.Unlock()
+	if len(lost) == 0 {
+		return "", false
+	}
+	infraHeadline := lostHeadline(lost)
+	details = append([]string{fmt.Sprintf("the test would otherwise have said: %s: %s", m, headline)}, details...)
+	msg = story.Tell(story.Infra, infraHeadline, details, e.Timeline)
+	e.setVerdict(story.Infra, infraHeadline)
+	return msg, true
+}
+
+// lostHeadline words lost links: which service, which process, not the attendee's code, and the fix.
+func lostHeadline(lost []lostLink) string {
+	svc := lost[0].service
+	var actors []string
+	seen := map[string]bool{}
+	for _, l := range lost {
+		if !seen[l.actor] {
+			seen[l.actor] = true
+			actors = append(actors, l.actor)
+		}
+	}
+	return fmt.Sprintf("%s ended the connection of %s mid-run, and the test did not cut it: not your code; check that "+
+		"%s is up (`make doctor`) and run the lab again", svc.Name, strings.Join(actors, ", "), svc.Name)
+}
+
+// reportLostLinks, at cleanup, adds the INFRA story to a test that failed some other way (a t.Fatalf of its own, a
+// bounded wait that ran out) after a link was lost.
+func (e *Env) reportLostLinks() {
+	e.mu.Lock()
+	lost := append([]lostLink(nil), e.lost...)
+	told := e.verdict.marker == story.Infra
+	e.mu.Unlock()
+	if len(lost) == 0 || told || !e.T.Failed() {
+		return
+	}
+	headline := lostHeadline(lost)
+	e.setVerdict(story.Infra, headline)
+	e.T.Errorf("%s: %s", story.Infra, headline)
 }

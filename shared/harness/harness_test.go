@@ -72,7 +72,7 @@ func TestCrashPointMakesBrokerRedeliver(t *testing.T) {
 	if !env.Eventually(func() bool { return env.Unacked() == 0 }) {
 		t.Fatalf("unacked count stuck at %d", env.Unacked())
 	}
-	tl := squash(env.Timeline.String())
+	tl := squash(env.Timeline.Full())
 	for _, want := range []string{
 		`test published m-1 BillOrder o-1 → queue "work" (default exchange) (persistent)`,
 		`test broker confirmed m-1`,
@@ -112,7 +112,7 @@ func TestAutoAckCrashStory(t *testing.T) {
 		return nil
 	})
 	<-worker.Points.Crashed()
-	if !env.Eventually(func() bool { return strings.Contains(env.Timeline.String(), "auto-acked") }) {
+	if !env.Eventually(func() bool { return strings.Contains(env.Timeline.Full(), "auto-acked") }) {
 		t.Fatalf("no auto-ack explanation:\n%s", env.Timeline)
 	}
 	if n := env.MustDepth(queue); n != 0 {
@@ -162,7 +162,7 @@ func TestConfirmNackAndReturnAreRecorded(t *testing.T) {
 	case <-time.After(Patience):
 		t.Fatal("no return")
 	}
-	tl := env.Timeline.String()
+	tl := env.Timeline.Full()
 	for _, want := range []string{"broker confirmed m-1 o-1", "broker REFUSED m-2 o-1", "broker RETURNED m-x (no message id)"} {
 		if !strings.Contains(strings.ReplaceAll(tl, " (no message id)", ""), strings.ReplaceAll(want, " (no message id)", "")) {
 			t.Errorf("timeline lacks %q\n%s", want, tl)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"msglabs/shared/infra"
+	"msglabs/shared/story"
 	"msglabs/shared/wire"
 )
 
@@ -21,10 +23,14 @@ type recorder struct {
 	mu       sync.Mutex
 	channels map[uint16]*chanState
 	autoAcks int // deliveries received by auto-ack consumers: settled the moment they were sent
+	// How the connection ended, as seen on the wire: a client that closes says so; a broker that closes gives a code.
+	clientClosed bool
+	serverClose  uint16
 }
 
 type chanState struct {
 	confirm    bool
+	prefetch   uint16            // basic.qos on this channel (0: no limit)
 	published  uint64            // publish sequence number, counted once confirm mode is on
 	pending    map[uint64]string // confirm seq → message label
 	unacked    map[uint64]string // delivery tag → message label, manual-ack deliveries only
@@ -51,38 +57,21 @@ func (r *recorder) ch(n uint16) *chanState {
 
 func (r *recorder) log(format string, args ...any) { r.env.Log(r.actor, format, args...) }
 
+// record adds a structured entry said by this connection's process.
+func (r *recorder) record(e story.Entry, format string, args ...any) {
+	e.Actor, e.Text = r.actor, fmt.Sprintf(format, args...)
+	r.env.Event(e)
+}
+
 func (r *recorder) handle(ev wire.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.ch(ev.Channel)
-	short := r.env.Short
 	switch ev.Kind {
 	case wire.Publish:
-		l := label(ev)
-		if c.confirm {
-			c.published++
-			c.pending[c.published] = l
-		}
-		r.log("published %s → %s%s", l, route(short, ev.Exchange, ev.RoutingKey), publishFlags(ev))
+		r.published(c, ev)
 	case wire.Deliver, wire.GetOk:
-		l := label(ev)
-		r.env.countDelivery(ev.Props.MessageID)
-		how := ""
-		if ev.Kind == wire.Deliver && c.autoAck[ev.ConsumerTag] {
-			r.autoAcks++
-			how = " (auto-ack: the broker forgot it as it sent it)"
-		} else {
-			c.unacked[ev.DeliveryTag] = l
-			r.env.unacked.Add(1)
-		}
-		if ev.Redelivered {
-			how += " (REDELIVERED)"
-		}
-		from := c.consumerOf[ev.ConsumerTag]
-		if from == "" {
-			from = ev.RoutingKey
-		}
-		r.log("received %s from %q%s", l, short(from), how)
+		r.delivered(c, ev)
 	case wire.Ack, wire.Nack, wire.Reject:
 		if ev.FromServer {
 			r.confirmed(c, ev)
@@ -90,40 +79,117 @@ func (r *recorder) handle(ev wire.Event) {
 		}
 		r.settled(c, ev)
 	case wire.Return:
-		r.log("broker RETURNED %s: %d %s (no queue is bound for %s)", label(ev), ev.ReplyCode, ev.ReplyText, route(short, ev.Exchange, ev.RoutingKey))
-	case wire.Consume:
-		c.autoAck[ev.ConsumerTag] = ev.NoAck
-		c.consumerOf[ev.ConsumerTag] = ev.Queue
-		mode := "manual ack"
-		if ev.NoAck {
-			mode = "auto-ack"
-		}
-		r.log("consuming from %q (%s)", short(ev.Queue), mode)
-	case wire.Qos:
-		r.log("prefetch set to %d", ev.PrefetchCount)
+		r.record(story.Entry{Kind: story.Return, Message: ev.Props.MessageID, Peer: r.env.Short(ev.Exchange)},
+			"broker RETURNED %s: %d %s (no queue is bound for %s)", label(ev), ev.ReplyCode, ev.ReplyText,
+			route(r.env.Short, ev.Exchange, ev.RoutingKey))
+	case wire.Consume, wire.Qos:
+		r.consumer(c, ev)
 	case wire.ConfirmSelect:
 		c.confirm = true
+	case wire.QueueDeclare, wire.ExchangeDeclare, wire.QueueBind:
+		r.topology(ev)
+	case wire.ChannelClose:
+		r.dropChannel(ev.Channel)
+		if ev.FromServer && ev.ReplyCode != replySuccess {
+			r.log("broker closed channel %d: %d %s", ev.Channel, ev.ReplyCode, ev.ReplyText)
+		}
+	case wire.ConnectionClose:
+		r.connectionClose(ev)
+	}
+}
+
+// replySuccess is the reply code of a clean close (AMQP 0-9-1 REPLY_SUCCESS).
+const replySuccess = 200
+
+func (r *recorder) published(c *chanState, ev wire.Event) {
+	l := label(ev)
+	if c.confirm {
+		c.published++
+		c.pending[c.published] = l
+	}
+	peer := ev.Exchange
+	if peer == "" {
+		peer = ev.RoutingKey
+	}
+	r.record(story.Entry{Kind: story.Publish, Message: ev.Props.MessageID, Peer: r.env.Short(peer)},
+		"published %s → %s%s", l, route(r.env.Short, ev.Exchange, ev.RoutingKey), publishFlags(ev))
+}
+
+func (r *recorder) delivered(c *chanState, ev wire.Event) {
+	l := label(ev)
+	r.env.countDelivery(ev.Props.MessageID)
+	how := ""
+	if ev.Kind == wire.Deliver && c.autoAck[ev.ConsumerTag] {
+		r.autoAcks++
+		how = " (auto-ack: the broker forgot it as it sent it)"
+	} else {
+		c.unacked[ev.DeliveryTag] = l
+		r.env.unacked.Add(1)
+	}
+	if ev.Redelivered {
+		how += " (REDELIVERED)"
+	}
+	from := c.consumerOf[ev.ConsumerTag]
+	if from == "" {
+		from = ev.RoutingKey
+	}
+	r.record(story.Entry{Kind: story.Deliver, Message: ev.Props.MessageID, Peer: r.env.Short(from), Redelivered: ev.Redelivered},
+		"received %s from %q%s", l, r.env.Short(from), how)
+}
+
+// consumer records a consumer starting (basic.consume) or its prefetch (basic.qos), both set-up.
+func (r *recorder) consumer(c *chanState, ev wire.Event) {
+	short := r.env.Short
+	if ev.Kind == wire.Qos {
+		c.prefetch = ev.PrefetchCount
+		r.record(story.Entry{Kind: story.Consume}, "prefetch set to %d", ev.PrefetchCount)
+		return
+	}
+	c.autoAck[ev.ConsumerTag] = ev.NoAck
+	c.consumerOf[ev.ConsumerTag] = ev.Queue
+	mode, brief := "manual ack", "manual ack, no prefetch limit"
+	switch {
+	case ev.NoAck:
+		mode, brief = "auto-ack", "auto-ack"
+	case c.prefetch > 0:
+		brief = fmt.Sprintf("manual ack, prefetch %d", c.prefetch)
+	}
+	r.record(story.Entry{Kind: story.Consume, Peer: short(ev.Queue), Brief: fmt.Sprintf("%q (%s)", short(ev.Queue), brief)},
+		"consuming from %q (%s)", short(ev.Queue), mode)
+}
+
+// topology records declares and binds (set-up), and registers the names they create before the broker sees them.
+func (r *recorder) topology(ev wire.Event) {
+	short := r.env.Short
+	switch ev.Kind {
 	case wire.QueueDeclare:
 		r.env.remember(ev.Queue)
 		if !ev.Passive {
-			r.log("declared queue %q (%s)", short(ev.Queue), durability(ev.Durable))
+			r.record(story.Entry{Kind: story.Declare, Peer: short(ev.Queue), Brief: fmt.Sprintf("queue %q%s", short(ev.Queue), transient(ev.Durable))},
+				"declared queue %q (%s)", short(ev.Queue), durability(ev.Durable))
 		}
 	case wire.ExchangeDeclare:
 		r.env.remember(ev.Exchange)
 		if !ev.Passive {
-			r.log("declared exchange %q (%s)", short(ev.Exchange), durability(ev.Durable))
+			r.record(story.Entry{Kind: story.Declare, Peer: short(ev.Exchange), Brief: fmt.Sprintf("exchange %q%s", short(ev.Exchange), transient(ev.Durable))},
+				"declared exchange %q (%s)", short(ev.Exchange), durability(ev.Durable))
 		}
 	case wire.QueueBind:
-		r.log("bound queue %q to exchange %q with key %q", short(ev.Queue), short(ev.Exchange), ev.RoutingKey)
-	case wire.ChannelClose:
-		r.dropChannel(ev.Channel)
-		if ev.FromServer && ev.ReplyCode != 200 {
-			r.log("broker closed channel %d: %d %s", ev.Channel, ev.ReplyCode, ev.ReplyText)
-		}
-	case wire.ConnectionClose:
-		if ev.FromServer && ev.ReplyCode != 200 {
-			r.log("broker closed the connection: %d %s", ev.ReplyCode, ev.ReplyText)
-		}
+		r.record(story.Entry{Kind: story.Bind, Peer: short(ev.Queue),
+			Brief: fmt.Sprintf("%q → %q by %q", short(ev.Exchange), short(ev.Queue), ev.RoutingKey)},
+			"bound queue %q to exchange %q with key %q", short(ev.Queue), short(ev.Exchange), ev.RoutingKey)
+	}
+}
+
+// connectionClose notes who closed the connection, and tells a broker's error close.
+func (r *recorder) connectionClose(ev wire.Event) {
+	if !ev.FromServer {
+		r.clientClosed = true
+		return
+	}
+	r.serverClose = ev.ReplyCode
+	if ev.ReplyCode != replySuccess {
+		r.log("broker closed the connection: %d %s", ev.ReplyCode, ev.ReplyText)
 	}
 }
 
@@ -137,11 +203,12 @@ func (r *recorder) confirmed(c *chanState, ev wire.Event) {
 	if len(labels) == 0 {
 		return
 	}
+	id := messageID(labels)
 	if ev.Kind == wire.Ack {
-		r.log("broker confirmed %s", strings.Join(labels, ", "))
+		r.record(story.Entry{Kind: story.Confirm, Message: id}, "broker confirmed %s", strings.Join(labels, ", "))
 	} else {
 		r.env.refusals.add(r.actor, len(labels))
-		r.log("broker REFUSED %s (negative confirm: it did not take the message)", strings.Join(labels, ", "))
+		r.record(story.Entry{Kind: story.Refuse, Message: id}, "broker REFUSED %s (negative confirm: it did not take the message)", strings.Join(labels, ", "))
 	}
 }
 
@@ -157,13 +224,16 @@ func (r *recorder) settled(c *chanState, ev wire.Event) {
 		return
 	}
 	what := strings.Join(labels, ", ")
+	e := story.Entry{Kind: story.Ack, Message: messageID(labels)}
 	switch {
 	case ev.Kind == wire.Ack:
-		r.log("acked %s", what)
+		r.record(e, "acked %s", what)
 	case ev.Requeue:
-		r.log("%s %s, requeue: the broker will deliver it again", verb(ev.Kind), what)
+		e.Kind = settleKind(ev.Kind)
+		r.record(e, "%s %s, requeue: the broker will deliver it again", verb(ev.Kind), what)
 	default:
-		r.log("%s %s without requeue: the broker drops it (or dead-letters it, if the queue has a dead-letter exchange)", verb(ev.Kind), what)
+		e.Kind = settleKind(ev.Kind)
+		r.record(e, "%s %s without requeue: the broker drops it (or dead-letters it, if the queue has a dead-letter exchange)", verb(ev.Kind), what)
 	}
 }
 
@@ -179,7 +249,9 @@ func (r *recorder) dropChannel(n uint16) {
 	delete(r.channels, n)
 }
 
-// Closed implements fault.Tap: the connection ended. Unacked deliveries go back to their queues.
+// Closed implements fault.Tap: the connection ended. Unacked deliveries go back to their queues. A connection that
+// ended without a cut, without the client closing it and without a broker error aimed at the client was ended from
+// the broker's side: the Env is told the link was lost (INFRA).
 func (r *recorder) Closed(cut bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -193,20 +265,25 @@ func (r *recorder) Closed(cut bool) {
 		r.env.unacked.Add(-int64(len(c.unacked)))
 	}
 	r.channels = map[uint16]*chanState{}
-	if !cut && len(all) == 0 {
+	lost := !cut && !r.clientClosed && (r.serverClose == 0 || r.serverClose == replyConnectionForced)
+	if lost {
+		r.env.LostLink(infra.RabbitMQ, r.actor)
+	}
+	if !cut && !lost && len(all) == 0 {
 		return
 	}
-	how := "connection closed"
-	if cut {
-		how = "connection lost"
+	how, kind := "connection closed", story.Log
+	if cut || lost {
+		how, kind = "connection lost", story.Cut
 	}
+	e := story.Entry{Kind: kind, Peer: infra.RabbitMQ.Name}
 	switch {
 	case len(all) > 0:
-		r.log("%s: the broker requeues %d unacked message(s): %s", how, len(all), joinLabels(all))
+		r.record(e, "%s: the broker requeues %d unacked message(s): %s", how, len(all), joinLabels(all))
 	case r.autoAcks > 0:
-		r.log("%s: nothing unacked to requeue (%d message(s) had been auto-acked: the broker will not redeliver them)", how, r.autoAcks)
+		r.record(e, "%s: nothing unacked to requeue (%d message(s) had been auto-acked: the broker will not redeliver them)", how, r.autoAcks)
 	default:
-		r.log("%s: nothing unacked to requeue", how)
+		r.record(e, "%s: nothing unacked to requeue", how)
 	}
 }
 
@@ -288,6 +365,31 @@ func publishFlags(ev wire.Event) string {
 		f = append(f, "mandatory")
 	}
 	return " (" + strings.Join(f, ", ") + ")"
+}
+
+// transient marks a non-durable queue or exchange in a set-up summary.
+func transient(durable bool) string {
+	if durable {
+		return ""
+	}
+	return " (transient)"
+}
+
+// settleKind is the entry kind of a consumer's nack or reject.
+func settleKind(k wire.Kind) story.Kind {
+	if k == wire.Reject {
+		return story.Reject
+	}
+	return story.Nack
+}
+
+// messageID returns the message id of the first label ("m-3 PlaceOrder o-17" → "m-3"), or "" when it has none.
+func messageID(labels []string) string {
+	if len(labels) == 0 || strings.HasSuffix(labels[0], "(no message id)") || strings.HasPrefix(labels[0], "a ") {
+		return ""
+	}
+	id, _, _ := strings.Cut(labels[0], " ")
+	return id
 }
 
 func durability(durable bool) string {

@@ -2,6 +2,18 @@ package harness
 
 import "time"
 
+// Quiet is how long nothing may cross the wire before Settle calls the system idle. It only shortens the wait of a
+// lab that is failing: a passing lab returns from Settle the moment its condition holds.
+const Quiet = 100 * time.Millisecond
+
+// Settle waits until done() holds, or until the system has gone quiet: every queue given is empty, no delivery is
+// unacked, and no recorded connection has sent or received anything for Quiet. It returns done()'s final value.
+// Tests call it before judging, so a failing lab fails in a fraction of a second instead of at a timeout, and a
+// passing lab is never cut short (an unacked delivery or a waiting message keeps the wait going).
+func (e *Env) Settle(done func() bool, queues ...string) bool {
+	return e.SettleFor(Quiet, done, queues...)
+}
+
 // SettleFor is Settle with a quiet period of its own. Use it when a correct service may stay silent on the wire for
 // longer than Quiet before its next step: an outbox relay, say, whose polling and claiming happen in the database,
 // where the timeline does not look. Only a failing lab pays the longer quiet; a passing lab returns the moment done

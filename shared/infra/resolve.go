@@ -21,41 +21,67 @@ type Endpoints struct {
 	Database Endpoint
 }
 
-var (
-	resolveOnce sync.Once
-	resolved    Endpoints
-	resolveErr  error
-)
-
 // Resolve finds both services, once per process; every later call returns the first answer.
 // It is safe for concurrent use.
-func Resolve(ctx context.Context) (Endpoints, error) {
-	resolveOnce.Do(func() { resolved, resolveErr = resolve(ctx, DefaultProbes(), StartContainers) })
-	return resolved, resolveErr
+func Resolve(ctx context.Context) (Endpoints, error) { return kit.both(ctx) }
+
+// ResolveService finds one service, once per process, without looking for the other: a test that only needs the
+// broker never probes the database. It is safe for concurrent use.
+func ResolveService(ctx context.Context, svc Service) (Endpoint, error) { return kit.service(ctx, svc) }
+
+// kit resolves the real services.
+var kit = newResolver(DefaultProbes(), StartContainers)
+
+// resolver applies Decide once per service and starts the containers (once, both at a time) if either needs one.
+type resolver struct {
+	probes Probes
+	start  func(context.Context) (Endpoints, error)
+
+	decideOnce [2]sync.Once
+	decisions  [2]Decision
+
+	startOnce sync.Once
+	started   Endpoints
+	startErr  error
 }
 
-// resolve decides for both services and, if either needs a container, starts them (once, both at a time).
+func newResolver(p Probes, start func(context.Context) (Endpoints, error)) *resolver {
+	return &resolver{probes: p, start: start}
+}
+
+// resolve decides for both services and, if either needs a container, starts them.
 func resolve(ctx context.Context, p Probes, start func(context.Context) (Endpoints, error)) (Endpoints, error) {
-	mq, db := Decide(ctx, RabbitMQ, p), Decide(ctx, PostgreSQL, p)
-	if err := errors.Join(mq.Err, db.Err); err != nil {
+	return newResolver(p, start).both(ctx)
+}
+
+func (r *resolver) both(ctx context.Context) (Endpoints, error) {
+	mq, mqErr := r.service(ctx, RabbitMQ)
+	db, dbErr := r.service(ctx, PostgreSQL)
+	if err := errors.Join(mqErr, dbErr); err != nil {
 		return Endpoints{}, err
 	}
-	eps := Endpoints{AMQP: mq.Endpoint, Database: db.Endpoint}
-	if !mq.StartContainer && !db.StartContainer {
-		return eps, nil
+	return Endpoints{AMQP: mq, Database: db}, nil
+}
+
+func (r *resolver) service(ctx context.Context, svc Service) (Endpoint, error) {
+	i := 0
+	if svc.EnvVar == PostgreSQL.EnvVar {
+		i = 1
 	}
-	started, err := start(ctx)
-	if err != nil {
-		return Endpoints{}, fmt.Errorf("%w: start containers: %v; fix: run `make up`, or set %s and %s",
-			ErrUnreachable, err, EnvAMQP, EnvDatabase)
+	r.decideOnce[i].Do(func() { r.decisions[i] = Decide(ctx, svc, r.probes) })
+	d := r.decisions[i]
+	if d.Err != nil || !d.StartContainer {
+		return d.Endpoint, d.Err
 	}
-	if mq.StartContainer {
-		eps.AMQP = started.AMQP
+	r.startOnce.Do(func() { r.started, r.startErr = r.start(ctx) })
+	if r.startErr != nil {
+		return Endpoint{}, fmt.Errorf("%w: start containers: %v; fix: run `make up`, or set %s and %s",
+			ErrUnreachable, r.startErr, EnvAMQP, EnvDatabase)
 	}
-	if db.StartContainer {
-		eps.Database = started.Database
+	if i == 1 {
+		return r.started.Database, nil
 	}
-	return eps, nil
+	return r.started.AMQP, nil
 }
 
 // StartContainers asks the checker (`checker containers`) for the kit's reusable containers. The container code

@@ -20,7 +20,7 @@ const (
 	// minRun is the shortest run of repeats worth folding into one line.
 	minRun = 4
 	// summaryWidth is how long a set-up summary may get before it counts instead of naming.
-	summaryWidth = 160
+	summaryWidth = 180
 )
 
 // row is one printed line: an entry, or a line that stands for several (a set-up summary, a folded run).
@@ -29,6 +29,7 @@ type row struct {
 	actor   string
 	text    string
 	folded  int    // entries this row stands for; 0 for an entry's own row, -1 for the footer
+	first   int    // index of the (first) entry the row stands for
 	shape   string // actor, kind and masked text: rows with one shape repeat each other ("" never folds)
 	message string // the entry's message id
 }
@@ -39,105 +40,168 @@ func entryRow(e Entry) row {
 }
 
 // fold turns entries into the rows a person reads: set-up blocks summarised (unless showSetUp), runs of repeats
-// folded, the last tailKeep entries whole, and at most MaxLines rows.
+// folded except among the last tailKeep entries that are not set-up, and at most MaxLines rows.
 func fold(entries []Entry, showSetUp bool) []row {
-	tail := max(0, len(entries)-tailKeep)
-	rows := summariseSetUp(entries, tail, showSetUp)
-	rows = foldRepeats(rows)
-	hidden := 0
-	for _, r := range rows {
-		if r.folded > 0 {
-			hidden += r.folded - 1
+	rows := summariseSetUp(entries, showSetUp)
+	tail := tailStart(entries)
+	for i := range rows {
+		if rows[i].first >= tail {
+			rows[i].shape = "" // the lines before the verdict print whole
 		}
 	}
+	rows = foldRepeats(rows)
 	rows = elide(rows)
-	if hidden > 0 || len(rows) < len(entries) {
+	if len(rows) < len(entries) {
 		rows = append(rows, row{text: fmt.Sprintf("(%d lines shown of %d: set-up and repeats folded; %s=1 prints every line)",
 			len(rows), len(entries), EnvVerbose), folded: -1})
 	}
 	return rows
 }
 
-// summariseSetUp replaces each block of two or more consecutive set-up entries before tail with one summary row.
-func summariseSetUp(entries []Entry, tail int, showSetUp bool) []row {
+// tailStart is the index of the first entry of the tail: the last tailKeep entries that are not set-up, and
+// whatever set-up lies between them.
+func tailStart(entries []Entry) int {
+	seen := 0
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].Kind.setUp() {
+			continue
+		}
+		if seen++; seen == tailKeep {
+			return i
+		}
+	}
+	return 0
+}
+
+// summariseSetUp replaces each block of two or more consecutive set-up entries with one summary row.
+func summariseSetUp(entries []Entry, showSetUp bool) []row {
 	var rows []row
 	for i := 0; i < len(entries); {
 		j := i
-		for !showSetUp && j < tail && entries[j].Kind.setUp() {
+		for !showSetUp && j < len(entries) && entries[j].Kind.setUp() {
 			j++
 		}
 		if j-i >= 2 {
-			rows = append(rows, row{at: entries[i].At, actor: "set-up", text: summary(entries[i:j]), folded: j - i})
+			rows = append(rows, row{at: entries[i].At, actor: "set-up", text: summary(entries[i:j]), folded: j - i, first: i})
 			i = j
 			continue
 		}
-		rows = append(rows, entryRow(entries[i]))
+		r := entryRow(entries[i])
+		r.first = i
+		rows = append(rows, r)
 		i++
-	}
-	for i := range rows {
-		if rows[i].folded > 0 {
-			continue
-		}
-		// Rows from the tail are never folded: mark them with an empty shape.
-		if i >= len(rows)-min(tailKeep, len(entries)) {
-			rows[i].shape = ""
-		}
 	}
 	return rows
 }
 
 // summary words a block of set-up entries: what was declared and bound, and who consumes what.
 func summary(block []Entry) string {
-	var objects, consumers []string
-	who := map[string][]string{}
+	var objects []string
+	var consumers consumerList
 	seen := map[string]bool{}
-	queues, exchanges, bindings, consumerCount := 0, 0, 0, 0
+	queues, exchanges, bindings := 0, 0, 0
 	for _, e := range block {
 		b := e.Brief
 		if b == "" {
 			b = e.Text
 		}
-		switch e.Kind {
-		case Consume:
-			if e.Brief == "" {
-				continue // prefetch: the consumer's brief says it
+		if e.Kind == Consume {
+			if e.Brief != "" { // a prefetch has none: the consumer's brief says it
+				consumers.add(e.Actor, b)
 			}
-			consumerCount++
-			if who[b] == nil {
-				consumers = append(consumers, b)
-			}
-			who[b] = append(who[b], e.Actor)
+			continue
+		}
+		if seen[b] {
+			continue
+		}
+		seen[b] = true
+		objects = append(objects, b)
+		switch {
+		case e.Kind == Bind:
+			bindings++
+		case strings.HasPrefix(b, "exchange"):
+			exchanges++
 		default:
-			if seen[b] {
-				continue
-			}
-			seen[b] = true
-			objects = append(objects, b)
-			switch {
-			case e.Kind == Bind:
-				bindings++
-			case strings.HasPrefix(b, "exchange"):
-				exchanges++
-			default:
-				queues++
-			}
+			queues++
 		}
 	}
-	parts := []string{}
-	if len(objects) > 0 {
-		parts = append(parts, strings.Join(objects, ", "))
+	named, counts := strings.Join(objects, ", "), counted(queues, exchanges, bindings)
+	for _, s := range []string{
+		joinParts(named, consumers.String()),
+		joinParts(named, consumers.short()),
+		joinParts(counts, consumers.String()),
+	} {
+		if len(s) <= summaryWidth {
+			return s
+		}
 	}
-	for _, c := range consumers {
-		parts = append(parts, strings.Join(who[c], ", ")+" "+c)
-	}
-	if s := strings.Join(parts, "; "); len(s) <= summaryWidth {
-		return s
-	}
-	return counted(queues, exchanges, bindings, consumerCount, consumers, who)
+	return joinParts(counts, consumers.short())
 }
 
-// counted is the short form of a summary: numbers, and the consumers by queue when they still fit.
-func counted(queues, exchanges, bindings, consumers int, briefs []string, who map[string][]string) string {
+func joinParts(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+// consumerList groups the consumers of a set-up block by what they consume, in order of appearance.
+type consumerList struct {
+	briefs []string
+	who    map[string][]string
+	n      int
+}
+
+func (c *consumerList) add(actor, brief string) {
+	if c.who == nil {
+		c.who = map[string][]string{}
+	}
+	if c.who[brief] == nil {
+		c.briefs = append(c.briefs, brief)
+	}
+	c.who[brief] = append(c.who[brief], actor)
+	c.n++
+}
+
+// String names each group: `billing and shipping consume "order-placed" (manual ack, no prefetch limit)`.
+func (c consumerList) String() string {
+	parts := make([]string, len(c.briefs))
+	for i, b := range c.briefs {
+		who := c.who[b]
+		verb := " consumes "
+		if len(who) > 1 {
+			verb = " consume "
+		}
+		parts[i] = andList(who) + verb + b
+	}
+	return strings.Join(parts, "; ")
+}
+
+// short counts the consumers and names them: "4 consumers (billing, policy, shipping, warehouse)".
+func (c consumerList) short() string {
+	if c.n == 0 {
+		return ""
+	}
+	var names []string
+	for _, b := range c.briefs {
+		names = append(names, c.who[b]...)
+	}
+	sort.Strings(names)
+	return plural(c.n, "consumer") + " (" + strings.Join(names, ", ") + ")"
+}
+
+func andList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
+// counted is the short form of what a set-up block declared: "1 exchange, 5 queues, 2 bindings declared".
+func counted(queues, exchanges, bindings int) string {
 	var objs []string
 	for _, c := range []struct {
 		n    int
@@ -147,22 +211,10 @@ func counted(queues, exchanges, bindings, consumers int, briefs []string, who ma
 			objs = append(objs, plural(c.n, c.word))
 		}
 	}
-	s := strings.Join(objs, ", ")
-	if s != "" {
-		s += " declared"
+	if len(objs) == 0 {
+		return ""
 	}
-	if consumers == 0 {
-		return s
-	}
-	var names []string
-	for _, b := range briefs {
-		names = append(names, who[b]...)
-	}
-	sort.Strings(names)
-	if s != "" {
-		s += "; "
-	}
-	return s + plural(consumers, "consumer") + " (" + strings.Join(names, ", ") + ")"
+	return strings.Join(objs, ", ") + " declared"
 }
 
 // foldRepeats replaces each run of at least minRun rows that repeat a recent row (same actor, kind and text up to
@@ -196,8 +248,8 @@ func foldRepeats(rows []row) []row {
 		for j < len(rows) && repeat[j] {
 			j++
 		}
-		if j = i + wholeCycles(rows[i:j]); j-i >= minRun {
-			out = append(out, foldedRow(rows[i:j]))
+		if j > i {
+			out = append(out, foldRun(rows[i:j])...)
 			i = j
 			continue
 		}
@@ -207,10 +259,42 @@ func foldRepeats(rows []row) []row {
 	return out
 }
 
+// foldRun folds a run of repeats. A row whose shape occurs only once in the run (another publisher's one message in
+// the middle of a loop) is not one of the repeats: it prints in its place, and the repeats on either side fold.
+func foldRun(run []row) []row {
+	count := map[string]int{}
+	for _, r := range run {
+		count[r.shape]++
+	}
+	var out, segment []row
+	flush := func() {
+		n := wholeCycles(segment)
+		if n >= minRun {
+			out = append(out, foldedRow(segment[:n]))
+			segment = segment[n:]
+		}
+		out = append(out, segment...)
+		segment = nil
+	}
+	for _, r := range run {
+		if count[r.shape] == 1 {
+			flush()
+			out = append(out, r)
+			continue
+		}
+		segment = append(segment, r)
+	}
+	flush()
+	return out
+}
+
 // wholeCycles returns how much of a run to fold so that it holds whole rounds (as many publishes as confirms): the
 // run itself, or the run less up to a cycle's worth of rows at its end (they print whole). A run that never evens
 // out is folded entire.
 func wholeCycles(run []row) int {
+	if len(run) == 0 {
+		return 0
+	}
 	kinds := map[string]bool{}
 	for _, r := range run {
 		kinds[kindWord(r.shape)] = true
@@ -274,7 +358,7 @@ func runPhrase(words []string, count map[string]int, total int) string {
 	case even && len(words) == 2:
 		return fmt.Sprintf("%d more %s pairs like these", count[words[0]], strings.Join(words, "/"))
 	case even && len(words) <= 4:
-		return fmt.Sprintf("%d more %s rounds like these", count[words[0]], strings.Join(words, "/"))
+		return fmt.Sprintf("%d more rounds of these %d lines", count[words[0]], len(words))
 	}
 	parts := make([]string, len(words))
 	for i, w := range words {

@@ -12,7 +12,7 @@ func setUpAndBurst(pairs int) *Timeline {
 	tl.Record(Entry{Actor: "sales", Kind: Declare, Peer: "billing", Text: `declared queue "billing" (durable)`, Brief: `queue "billing"`})
 	tl.Record(Entry{Actor: "sales", Kind: Declare, Peer: "events", Text: `declared exchange "events" (durable)`, Brief: `exchange "events"`})
 	tl.Record(Entry{Actor: "sales", Kind: Bind, Peer: "billing", Text: `bound queue "billing" to exchange "events" with key "o"`,
-		Brief: `"billing" bound to "events" with "o"`})
+		Brief: `"events" → "billing" by "o"`})
 	for i := 1; i <= pairs; i++ {
 		id := fmt.Sprintf("bill-o-%d", i)
 		tl.Record(Entry{Actor: "sales", Kind: Publish, Message: id, Peer: "events", Text: "published " + id + ` BillOrder o-` + fmt.Sprint(i) + ` → exchange "events" key "o" (persistent)`})
@@ -20,7 +20,7 @@ func setUpAndBurst(pairs int) *Timeline {
 	}
 	tl.Record(Entry{Actor: "billing", Kind: Consume, Text: "prefetch set to 1"})
 	tl.Record(Entry{Actor: "billing", Kind: Consume, Peer: "billing", Text: `consuming from "billing" (manual ack)`,
-		Brief: `consumes "billing" (manual ack, prefetch 1)`})
+		Brief: `"billing" (manual ack, prefetch 1)`})
 	tl.Add("billing", "stuck on o-1")
 	return tl
 }
@@ -28,14 +28,14 @@ func setUpAndBurst(pairs int) *Timeline {
 func TestRepeatsFoldIntoOneLine(t *testing.T) {
 	out := setUpAndBurst(60).String()
 	for _, want := range []string{
-		`set-up   queue "billing", exchange "events", "billing" bound to "events" with "o"` + "\n",
+		`set-up   queue "billing", exchange "events", "events" → "billing" by "o"` + "\n",
 		`published bill-o-1 BillOrder o-1`,
 		`broker confirmed bill-o-1` + "\n",
-		`sales    … 57 more publish/confirm pairs like these (bill-o-2 … bill-o-58)`,
+		`sales    … 56 more publish/confirm pairs like these (bill-o-2 … bill-o-57)`,
 		`published bill-o-60 BillOrder o-60`,
-		`consuming from "billing" (manual ack)`, // in the tail: whole
+		`set-up   billing consumes "billing" (manual ack, prefetch 1)`, // set-up folds in the tail too
 		`stuck on o-1`,
-		`(11 lines shown of 126: set-up and repeats folded; MSGLABS_VERBOSE=1 prints every line)`,
+		`(12 lines shown of 126: set-up and repeats folded; MSGLABS_VERBOSE=1 prints every line)`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("folded timeline lacks %q:\n%s", want, out)
@@ -123,7 +123,7 @@ func TestLongSetUpIsCounted(t *testing.T) {
 		q := fmt.Sprintf("queue-with-a-long-name-%c", 'a'+i)
 		tl.Record(Entry{Actor: "ops", Kind: Declare, Peer: q, Text: "declared queue " + q, Brief: `queue "` + q + `"`})
 		tl.Record(Entry{Actor: fmt.Sprintf("svc%c", 'a'+i), Kind: Consume, Peer: q, Text: "consuming from " + q,
-			Brief: `consumes "` + q + `" (manual ack)`})
+			Brief: `"` + q + `" (manual ack)`})
 	}
 	for range tailKeep {
 		tl.Add("test", "later")
@@ -131,5 +131,36 @@ func TestLongSetUpIsCounted(t *testing.T) {
 	out := tl.String()
 	if !strings.Contains(out, "6 queues declared; 6 consumers (svca, svcb, svcc, svcd, svce, svcf)") {
 		t.Fatalf("a long set-up was not counted:\n%s", out)
+	}
+}
+
+// Consumers of one queue are named together, with what they consume.
+func TestSetUpNamesWhoConsumesWhat(t *testing.T) {
+	var block []Entry
+	for _, who := range []string{"billing", "shipping"} {
+		block = append(block,
+			Entry{Actor: who, Kind: Declare, Brief: `queue "order-placed"`},
+			Entry{Actor: who, Kind: Bind, Brief: `"shop.events" → "order-placed" by "order.placed"`},
+			Entry{Actor: who, Kind: Consume, Brief: `"order-placed" (manual ack, no prefetch limit)`})
+	}
+	want := `queue "order-placed", "shop.events" → "order-placed" by "order.placed"; billing and shipping consume "order-placed" (manual ack, no prefetch limit)`
+	if got := summary(block); got != want {
+		t.Fatalf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A row that occurs once inside a loop (another publisher's message) prints in its place; the loop folds around it.
+func TestOneOffInsideALoopPrints(t *testing.T) {
+	tl := NewTimeline()
+	for i := range 20 {
+		if i == 8 {
+			tl.Record(Entry{Actor: "sales", Kind: Publish, Message: "m-2", Text: "published m-2"})
+		}
+		tl.Record(Entry{Actor: "billing", Kind: Deliver, Message: "m-1", Text: "received m-1 (REDELIVERED)"})
+		tl.Record(Entry{Actor: "billing", Kind: Nack, Message: "m-1", Text: "nacked m-1"})
+	}
+	out := tl.String()
+	if !strings.Contains(out, "published m-2") || strings.Count(out, "more delivery/nack pairs like these (all m-1)") != 2 {
+		t.Fatalf("the one-off publish was folded into the loop:\n%s", out)
 	}
 }

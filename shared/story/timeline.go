@@ -56,8 +56,9 @@ type Entry struct {
 	Peer        string        // the queue or exchange (short name), or the other actor, if any
 	Redelivered bool          // a delivery the broker marked as redelivered
 	Text        string        // the line as the timeline prints it
-	// Brief is the set-up summary's phrase for a set-up entry: `queue "billing"`, `consumes "billing" (manual ack,
-	// prefetch 1)`. Empty means Text (or, for a consumer, that it is not listed).
+	// Brief is the set-up summary's phrase for a set-up entry: `queue "billing"`, `"sales" → "billing" by "o"`, and
+	// for a consumer what follows "billing consumes": `"billing" (manual ack, prefetch 1)`. Empty means Text; a
+	// consumer entry without one (a prefetch) is not listed.
 	Brief string
 }
 
