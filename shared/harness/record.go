@@ -265,6 +265,7 @@ func (r *recorder) Closed(cut bool) {
 		r.env.unacked.Add(-int64(len(c.unacked)))
 	}
 	r.channels = map[uint16]*chanState{}
+	cut = cut && !r.clientClosed // a link cut after its client closed it (at cleanup) was closed, not lost
 	lost := !cut && !r.clientClosed && (r.serverClose == 0 || r.serverClose == replyConnectionForced)
 	if lost {
 		r.env.LostLink(infra.RabbitMQ, r.actor)
