@@ -166,7 +166,7 @@ func loopback(host string) bool {
 
 // redactErr removes the URL's password from an error's text, should a library have quoted the URL.
 func redactErr(err error, rawURL string) string {
-	msg := err.Error()
+	msg := RedactText(err.Error())
 	if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "***")

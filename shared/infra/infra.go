@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -121,11 +122,15 @@ func DialTCP(ctx context.Context, rawURL string) error {
 	return c.Close()
 }
 
-// HostPort returns host:port of an amqp:// or postgres:// URL, filling in the scheme's default port.
+// ErrBadURL is wrapped by HostPort's error for a URL that does not parse.
+var ErrBadURL = errors.New("not a valid URL (a user or password holding ? # @ : or / must be percent-encoded, e.g. # as %23)")
+
+// HostPort returns host:port of an amqp:// or postgres:// URL, filling in the scheme's default port. The error for a
+// URL that does not parse names it redacted, and not the parser's words (which quote a password cut short at a #).
 func HostPort(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("parse url %q: %w", Redact(rawURL), err)
+		return "", fmt.Errorf("%s: %w", Redact(rawURL), ErrBadURL)
 	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
@@ -146,10 +151,14 @@ func HostPort(rawURL string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// Redact replaces the password in a URL with ***, for every line the kit prints.
+// Redact replaces the password in a URL with ***, for every line the kit prints. A URL that does not parse is
+// redacted as text (RedactText).
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return RedactText(rawURL)
+	}
+	if u.User == nil {
 		return rawURL
 	}
 	if _, has := u.User.Password(); !has {
@@ -165,4 +174,21 @@ func shortErr(err error) string {
 		return op.Err.Error()
 	}
 	return err.Error()
+}
+
+// Patterns of credentials in free text: "scheme://user:password@" (the password runs to the token's last @),
+// "scheme://user:password" cut short (by a # or ?, as a parser's message quotes it: not a port, since it is not all
+// digits), and a bare "user:password@host".
+var (
+	schemeCredentials = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)([^\s"'/@:]*):[^\s"']*@`)
+	schemeCutPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)([^\s"'/@:]+):([^\s"'/@]*[^\s"'/@0-9*][^\s"'/@]*)`)
+	bareCredentials   = regexp.MustCompile(`(^|[\s"'(=])([^\s"'/@:()=]+):[^\s"'/][^\s"']*@`)
+)
+
+// RedactText masks every password in s that looks like part of a URL or a user:password@host pair, also where the
+// URL does not parse ("amqp://guest:ab#cd@host" → "amqp://guest:***@host"). Use it on any text that may quote a URL.
+func RedactText(s string) string {
+	s = schemeCredentials.ReplaceAllString(s, "${1}${2}:***@")
+	s = schemeCutPassword.ReplaceAllString(s, "${1}${2}:***")
+	return bareCredentials.ReplaceAllString(s, "${1}${2}:***@")
 }
