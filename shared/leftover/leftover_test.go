@@ -197,7 +197,9 @@ func brokerHas(t *testing.T, k leftover.Kit, name string) bool {
 			_, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
 			return err
 		},
-		func(ch *amqp.Channel) error { return ch.ExchangeDeclarePassive(name, "topic", false, false, false, false, nil) },
+		func(ch *amqp.Channel) error {
+			return ch.ExchangeDeclarePassive(name, "topic", false, false, false, false, nil)
+		},
 	} {
 		ch, err := conn.Channel()
 		if err != nil {
