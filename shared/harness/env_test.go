@@ -288,3 +288,19 @@ func TestRecorderEntriesAreStructured(t *testing.T) {
 		}
 	}
 }
+
+// A proxy that can tell which side ended a link overrules the wire's clues: a client that vanished (a child process
+// that exited on its own) is not a lost link; a broker side that ended it is.
+func TestLinkEndedOverrulesTheWire(t *testing.T) {
+	for _, tc := range []struct {
+		byTarget, lost bool
+	}{{false, false}, {true, true}} {
+		env := &Env{T: t, Timeline: story.NewTimeline()}
+		r := newRecorder(env, "billing")
+		r.LinkEnded(tc.byTarget)
+		r.Closed(false)
+		if got := len(env.lost) > 0; got != tc.lost {
+			t.Errorf("LinkEnded(byTarget=%v): lost = %v, want %v", tc.byTarget, got, tc.lost)
+		}
+	}
+}

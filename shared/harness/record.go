@@ -26,6 +26,8 @@ type recorder struct {
 	// How the connection ended, as seen on the wire: a client that closes says so; a broker that closes gives a code.
 	clientClosed bool
 	serverClose  uint16
+	// Which side ended the link, when the proxy can tell (LinkEnded): then the wire's clues are not needed.
+	endKnown, byTarget bool
 }
 
 type chanState struct {
@@ -249,9 +251,19 @@ func (r *recorder) dropChannel(n uint16) {
 	delete(r.channels, n)
 }
 
+// LinkEnded is for a proxy that can tell which side ended a link first: it calls it before Closed, with byTarget
+// true when the broker's side did. Then Closed reports the link lost exactly when the broker's side ended it and the
+// test did not cut it, whatever the wire showed (a child process that exits on its own ends its links without a
+// close frame, and that is the attendee's code, not the broker).
+func (r *recorder) LinkEnded(byTarget bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endKnown, r.byTarget = true, byTarget
+}
+
 // Closed implements fault.Tap: the connection ended. Unacked deliveries go back to their queues. A connection that
 // ended without a cut, without the client closing it and without a broker error aimed at the client was ended from
-// the broker's side: the Env is told the link was lost (INFRA).
+// the broker's side (unless the proxy said otherwise through LinkEnded): the Env is told the link was lost (INFRA).
 func (r *recorder) Closed(cut bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -267,6 +279,9 @@ func (r *recorder) Closed(cut bool) {
 	r.channels = map[uint16]*chanState{}
 	cut = cut && !r.clientClosed // a link cut after its client closed it (at cleanup) was closed, not lost
 	lost := !cut && !r.clientClosed && (r.serverClose == 0 || r.serverClose == replyConnectionForced)
+	if r.endKnown {
+		lost = !cut && r.byTarget && (r.serverClose == 0 || r.serverClose == replyConnectionForced)
+	}
 	if lost {
 		r.env.LostLink(infra.RabbitMQ, r.actor)
 	}
