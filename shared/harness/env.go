@@ -260,8 +260,12 @@ func (e *Env) Context() context.Context {
 	return ctx
 }
 
-// setupCtx bounds one setup step (connect, declare, query) within the test's lifetime.
+// setupCtx bounds one setup step (connect, declare, query) within the test's lifetime. Called from a cleanup
+// function (the test's context is cancelled by then), it is cleanupCtx.
 func (e *Env) setupCtx() (context.Context, context.CancelFunc) {
+	if e.T.Context().Err() != nil {
+		return e.cleanupCtx()
+	}
 	return context.WithTimeout(e.T.Context(), setupTimeout)
 }
 
