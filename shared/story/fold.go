@@ -52,8 +52,8 @@ func fold(entries []Entry, showSetUp bool) []row {
 	rows = foldRepeats(rows)
 	rows = elide(rows)
 	if len(rows) < len(entries) {
-		rows = append(rows, row{text: fmt.Sprintf("(%d lines shown of %d: set-up and repeats folded; %s=1 prints every line)",
-			len(rows), len(entries), EnvVerbose), folded: -1})
+		rows = append(rows, row{text: fmt.Sprintf("(set-up and repeats folded: %s=1 prints all %d lines)",
+			EnvVerbose, len(entries)), folded: -1})
 	}
 	return rows
 }

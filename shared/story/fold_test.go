@@ -35,7 +35,7 @@ func TestRepeatsFoldIntoOneLine(t *testing.T) {
 		`published bill-o-60 BillOrder o-60`,
 		`set-up   billing consumes "billing" (manual ack, prefetch 1)`, // set-up folds in the tail too
 		`stuck on o-1`,
-		`(12 lines shown of 126: set-up and repeats folded; MSGLABS_VERBOSE=1 prints every line)`,
+		`(set-up and repeats folded: MSGLABS_VERBOSE=1 prints all 126 lines)`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("folded timeline lacks %q:\n%s", want, out)
