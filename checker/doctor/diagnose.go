@@ -35,7 +35,7 @@ type diagnosis struct {
 // Nothing it returns contains the URL's password.
 func diagnose(svc infra.Service, rawURL, from string, err error) diagnosis {
 	where := Mask(rawURL)
-	setFix := "set " + svc.EnvVar + " to the line the instructor gave you"
+	setFix := "start it, or correct " + svc.EnvVar
 	if from != svc.EnvVar {
 		setFix = "run `make up`, or set " + svc.EnvVar
 	}

@@ -52,7 +52,7 @@ func TestMissingBrokerFromEnvIsRedacted(t *testing.T) {
 	}
 	mq := checks[1]
 	if mq.OK || strings.Contains(mq.Detail, "s3cret") || !strings.Contains(mq.Detail, "amqp://ann:***@broker.example:5672/") ||
-		!strings.Contains(mq.Fix, "set MSGLABS_AMQP_URL") {
+		!strings.Contains(mq.Fix, "correct MSGLABS_AMQP_URL") {
 		t.Fatalf("check = %+v", mq)
 	}
 }
@@ -138,7 +138,7 @@ func TestRefusalsAreNamedAsTheServiceSaidThem(t *testing.T) {
 		{"unknown database", infra.PostgreSQL, "postgres://postgres@127.0.0.1:5432/no_such_room",
 			`has no database "no_such_room"`, "createdb no_such_room"},
 		{"closed port", infra.RabbitMQ, "amqp://guest:s3cret@127.0.0.1:1/",
-			"nothing listens on that port (connection refused)", "set MSGLABS_AMQP_URL"},
+			"nothing listens on that port (connection refused)", "correct MSGLABS_AMQP_URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
