@@ -252,3 +252,23 @@ func copyTree(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestEveryRuleIsDescribedAndDocumented keeps `dev check --list` and DEVELOPERS.md's table complete.
+func TestEveryRuleIsDescribedAndDocumented(t *testing.T) {
+	root, err := lab.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := kittest.Read(t, root, "DEVELOPERS.md")
+	for _, r := range AllRules() {
+		if Describe[r] == "" {
+			t.Errorf("rule %s has no description", r)
+		}
+		if _, ok := Enforced[r]; !ok {
+			t.Errorf("rule %s is neither enforced nor pending in Enforced", r)
+		}
+		if !strings.Contains(doc, "`"+string(r)+"`") {
+			t.Errorf("DEVELOPERS.md's dev check table does not name rule %s", r)
+		}
+	}
+}

@@ -23,11 +23,14 @@ import (
 // File is the kit's README, relative to the kit root.
 const File = "README.md"
 
+// DevelopersFile is the contributors' guide, which shows the marker table too.
+const DevelopersFile = "DEVELOPERS.md"
+
 // Fix is the command that regenerates every block that needs no test run.
 const Fix = "go run ./checker seal"
 
 // ProseFiles are the documents whose lab count in prose ("fifteen labs") is kept equal to the number of labs.
-var ProseFiles = []string{File, "DEVELOPERS.md", "INSTRUCTORS.md", "slides/00-intro.md"}
+var ProseFiles = []string{File, DevelopersFile, "INSTRUCTORS.md", "slides/00-intro.md"}
 
 // The comment lines around generated blocks.
 const (
@@ -121,6 +124,8 @@ func plan(c *lab.Catalog) []fileEdits {
 	out := []fileEdits{{File, []edit{
 		block(File, "the lab table", tableBegin, tableEnd, Table(c.Labs)),
 		block(File, "the marker table", markersBegin, markersEnd, MarkerTable()),
+	}}, {DevelopersFile, []edit{
+		block(DevelopersFile, "the marker table", markersBegin, markersEnd, MarkerTable()),
 	}}}
 	for i, l := range c.Labs {
 		file := path.Join(l.Dir(), "README.md")
