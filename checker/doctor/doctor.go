@@ -1,15 +1,18 @@
-// Package doctor checks the attendee's machine: Go, RabbitMQ, PostgreSQL and Docker, each in at most two seconds
-// and all at once.
+// Package doctor checks the attendee's machine: Go, RabbitMQ, PostgreSQL and Docker, all at once, each bounded: two
+// seconds to connect, and for RabbitMQ up to five more for the AMQP handshake, since the broker answers a refused
+// login only after a delay of about three seconds. A failure says what the service said (ACCESS_REFUSED, no such
+// vhost, the database refusing the login) and the fix, with passwords masked.
 package doctor
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,8 +21,12 @@ import (
 	"msglabs/shared/infra"
 )
 
-// ProbeTimeout bounds every check.
+// ProbeTimeout bounds every check's connection, and every check but RabbitMQ's.
 const ProbeTimeout = 2 * time.Second
+
+// HandshakeTimeout bounds RabbitMQ's AMQP handshake once the TCP connection is up. RabbitMQ holds back its answer
+// to a wrong password for about three seconds (against password guessing).
+const HandshakeTimeout = 5 * time.Second
 
 // Check is the result of one check.
 type Check struct {
@@ -50,16 +57,16 @@ func Run(ctx context.Context, p Probes) []Check {
 	checks := make([]Check, 4)
 	var dockerUp bool
 	var wg sync.WaitGroup
-	bounded := func(i int, f func(ctx context.Context) Check) {
+	bounded := func(i int, limit time.Duration, f func(ctx context.Context) Check) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+			ctx, cancel := context.WithTimeout(ctx, limit)
 			defer cancel()
 			checks[i] = f(ctx)
 		}()
 	}
-	bounded(0, func(ctx context.Context) Check {
+	bounded(0, ProbeTimeout, func(ctx context.Context) Check {
 		c := Check{Name: "Go", Required: true}
 		v, err := p.GoVersion(ctx)
 		if err != nil {
@@ -69,13 +76,13 @@ func Run(ctx context.Context, p Probes) []Check {
 		c.OK, c.Detail = true, v
 		return c
 	})
-	bounded(1, func(ctx context.Context) Check {
+	bounded(1, ProbeTimeout+HandshakeTimeout, func(ctx context.Context) Check {
 		return service(ctx, infra.RabbitMQ, p.Getenv, p.RabbitMQ)
 	})
-	bounded(2, func(ctx context.Context) Check {
+	bounded(2, ProbeTimeout, func(ctx context.Context) Check {
 		return service(ctx, infra.PostgreSQL, p.Getenv, p.Postgres)
 	})
-	bounded(3, func(ctx context.Context) Check {
+	bounded(3, ProbeTimeout, func(ctx context.Context) Check {
 		c := Check{Name: "Docker", Detail: "not available (optional: only needed when RabbitMQ/PostgreSQL are not installed)",
 			Fix: "install Docker, or run RabbitMQ and PostgreSQL some other way"}
 		if p.Docker(ctx) {
@@ -107,28 +114,12 @@ func service(ctx context.Context, svc infra.Service, getenv func(string) string,
 	}
 	v, err := probe(ctx, url)
 	if err != nil {
-		c.Detail = fmt.Sprintf("not reachable at %s (%s): %s", infra.Redact(url), from, redactErr(err, url))
-		if from == svc.EnvVar {
-			c.Fix = "start it, or correct " + svc.EnvVar
-		} else {
-			c.Fix = "run `make up`, or set " + svc.EnvVar
-		}
+		d := diagnose(svc, url, from, err)
+		c.Detail, c.Fix = d.cause, d.fix
 		return c
 	}
-	c.OK, c.Detail = true, fmt.Sprintf("%s at %s (%s)", v, infra.Redact(url), from)
+	c.OK, c.Detail = true, fmt.Sprintf("%s at %s (%s)", v, Mask(url), from)
 	return c
-}
-
-// redactErr removes the URL's password from an error message that may quote the URL.
-func redactErr(err error, url string) string {
-	msg := err.Error()
-	if errors.Is(err, context.DeadlineExceeded) {
-		msg = "no answer within " + ProbeTimeout.String()
-	}
-	if url != "" {
-		msg = strings.ReplaceAll(msg, url, infra.Redact(url))
-	}
-	return msg
 }
 
 // Failed reports whether a required check failed.
@@ -150,19 +141,35 @@ func GoVersion(ctx context.Context) (string, error) {
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version "), nil
 }
 
-// RabbitMQVersion connects to the broker and returns the version it announces.
+// RabbitMQVersion connects to the broker, waits for the AMQP handshake (the login) and returns the version the
+// broker announces. It connects within ProbeTimeout and gives the handshake HandshakeTimeout; a refused login comes
+// back as the broker's *amqp.Error (ACCESS_REFUSED, NOT_ALLOWED), a handshake that never finishes as ErrHandshake.
 func RabbitMQVersion(ctx context.Context, url string) (string, error) {
-	timeout := ProbeTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
+	return rabbitMQVersion(ctx, url, HandshakeTimeout)
+}
+
+func rabbitMQVersion(ctx context.Context, url string, handshake time.Duration) (string, error) {
 	type result struct {
 		v   string
 		err error
 	}
+	var connected atomic.Bool
+	dial := func(network, addr string) (net.Conn, error) {
+		conn, err := net.DialTimeout(network, addr, ProbeTimeout)
+		if err != nil {
+			return nil, err
+		}
+		connected.Store(true)
+		// Cleared by amqp091-go once the connection is open; until then it bounds the handshake.
+		return conn, conn.SetDeadline(time.Now().Add(handshake))
+	}
 	ch := make(chan result, 1)
 	go func() {
-		conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(timeout), Properties: amqp.Table{"connection_name": "msglabs doctor"}})
+		conn, err := amqp.DialConfig(url, amqp.Config{Dial: dial, Properties: amqp.Table{"connection_name": "msglabs doctor"}})
+		// amqp091-go reports a read that hit the deadline as a frame error whose reason is the i/o timeout.
+		if err != nil && connected.Load() && (isTimeout(err) || strings.Contains(err.Error(), "i/o timeout")) {
+			err = fmt.Errorf("%w within %s", ErrHandshake, handshake)
+		}
 		if err != nil {
 			ch <- result{err: err}
 			return
@@ -178,6 +185,9 @@ func RabbitMQVersion(ctx context.Context, url string) (string, error) {
 	case r := <-ch:
 		return r.v, r.err
 	case <-ctx.Done():
+		if connected.Load() {
+			return "", fmt.Errorf("%w within %s", ErrHandshake, handshake)
+		}
 		return "", ctx.Err()
 	}
 }

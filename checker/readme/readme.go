@@ -12,7 +12,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"msglabs/checker/lab"
@@ -23,11 +25,25 @@ import (
 // File is the kit's README, relative to the kit root.
 const File = "README.md"
 
+// DevelopersFile is the contributors' guide, which shows the marker table too.
+const DevelopersFile = "DEVELOPERS.md"
+
 // Fix is the command that regenerates every block that needs no test run.
 const Fix = "go run ./checker seal"
 
-// ProseFiles are the documents whose lab count in prose ("fifteen labs") is kept equal to the number of labs.
-var ProseFiles = []string{File, "DEVELOPERS.md", "INSTRUCTORS.md", "slides/00-intro.md"}
+// ProseFiles are the documents whose lab count in prose ("fifteen labs") is kept equal to the number of labs,
+// besides every deck under slides/.
+var ProseFiles = []string{File, DevelopersFile, "INSTRUCTORS.md"}
+
+// proseFiles returns ProseFiles and the decks, slides/*.md.
+func proseFiles(root string) []string {
+	decks, _ := filepath.Glob(filepath.Join(root, "slides", "*.md"))
+	out := slices.Clone(ProseFiles)
+	for _, d := range decks {
+		out = append(out, "slides/"+filepath.Base(d))
+	}
+	return out
+}
 
 // The comment lines around generated blocks.
 const (
@@ -121,6 +137,8 @@ func plan(c *lab.Catalog) []fileEdits {
 	out := []fileEdits{{File, []edit{
 		block(File, "the lab table", tableBegin, tableEnd, Table(c.Labs)),
 		block(File, "the marker table", markersBegin, markersEnd, MarkerTable()),
+	}}, {DevelopersFile, []edit{
+		block(DevelopersFile, "the marker table", markersBegin, markersEnd, MarkerTable()),
 	}}}
 	for i, l := range c.Labs {
 		file := path.Join(l.Dir(), "README.md")
@@ -129,7 +147,7 @@ func plan(c *lab.Catalog) []fileEdits {
 			{"the Next: line", func(data []byte) ([]byte, error) { return setNext(file, data, NextText(c.Labs, i)) }},
 		}})
 	}
-	for _, file := range ProseFiles {
+	for _, file := range proseFiles(c.Root) {
 		fe := fileEdits{file, []edit{{"the lab count in prose", func(data []byte) ([]byte, error) {
 			return setCount(data, len(c.Labs)), nil
 		}}}}
