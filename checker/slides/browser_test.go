@@ -2,6 +2,7 @@ package slides
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -191,11 +192,9 @@ func checkSpeakerView(t *testing.T, b *browser, deck agenda.Deck, shown int) {
 	if !strings.Contains(clock, ":") {
 		t.Errorf("the speaker view's clock reads %q; want a time of day", clock)
 	}
-	var pace bool
-	b.eval(`return document.querySelector(".speaker-controls-pace") !== null;`, &pace)
-	if !pace {
-		t.Errorf("the speaker view has no pacing timer: the deck's page did not give reveal.js its totalTime")
-	}
+	b.waitTrue(speakerLimit, "the speaker view shows a pacing timer (reveal.js got the deck's totalTime)",
+		`const p = document.querySelector(".speaker-controls-time .pacing");
+		 return p !== null && getComputedStyle(p).display !== "none";`)
 }
 
 // firstWords returns the first six words of a note, as plain text.
@@ -208,4 +207,60 @@ func firstWords(note string) string {
 func jsString(s string) string {
 	data, _ := json.Marshal(s)
 	return string(data)
+}
+
+// Projector frame: the width and height every deck is laid out for (deck.html's Reveal.initialize).
+const frameWidth, frameHeight = 1280, 720
+
+// TestEverySlideFitsTheProjector opens every deck in headless Chromium and checks, slide by slide, that its content
+// fits the 1280×720 frame reveal.js scales to the projector: nothing taller than the frame, no code block or table
+// wider than the slide. With MSGLABS_SLIDE_SHOTS=1 it also keeps a screenshot of every slide (for reviewing decks).
+func TestEverySlideFitsTheProjector(t *testing.T) {
+	root := kitRoot(t)
+	driver, chromium := needBrowser(t, root)
+	srv := httptest.NewServer(New(root))
+	t.Cleanup(srv.Close)
+	b := startBrowser(t, driver, chromium)
+	names, err := agenda.DeckNames(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shots := ""
+	if os.Getenv("MSGLABS_SLIDE_SHOTS") != "" {
+		shots = filepath.Join(artefacts(t, root), "decks")
+		if err := os.MkdirAll(shots, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range names {
+		deck, err := agenda.LoadDeck(root, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.open(srv.URL + "/deck/" + name)
+		b.waitTrue(renderLimit, "deck "+name+" rendered by reveal.js",
+			`return typeof Reveal !== "undefined" && Reveal.isReady() && Reveal.getTotalSlides() === `+strconv.Itoa(len(deck.Slides))+`;`)
+		b.eval(`Reveal.configure({transition: "none", backgroundTransition: "none"}); return true;`, nil)
+		for i, s := range deck.Slides {
+			var fit struct {
+				Height   int `json:"height"`
+				Overflow []string
+			}
+			b.eval(`Reveal.slide(`+strconv.Itoa(i)+`);
+				const s = Reveal.getCurrentSlide();
+				const wide = [...s.querySelectorAll("pre code, table")]
+					.filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().width > s.getBoundingClientRect().width + 1)
+					.map(e => e.tagName.toLowerCase() + ": " + e.textContent.trim().slice(0, 40));
+				return {height: s.scrollHeight, Overflow: wide};`, &fit)
+			if fit.Height > frameHeight {
+				t.Errorf("%s slide %d (%s) is %d px tall; the projector frame is %d: cut a line or split it", deck.Path(), i+1, s.Title, fit.Height, frameHeight)
+			}
+			for _, o := range fit.Overflow {
+				t.Errorf("%s slide %d (%s): wider than the slide: %s", deck.Path(), i+1, s.Title, o)
+			}
+			if shots != "" {
+				b.screenshot(filepath.Join(shots, fmt.Sprintf("%s-%02d.png", name, i+1)))
+			}
+		}
+	}
 }
