@@ -4,7 +4,7 @@ CHECKER := bin/checker
 COUNT   ?= 1
 STAGE   := .ci/stage
 
-.PHONY: check test doctor up down prepare bench build seal clean fmt-check vet seal-check dev-check unit verify
+.PHONY: check test doctor up down prepare bench build seal clean fmt-check vet seal-check dev-check unit verify slides
 
 build:
 	@$(GO) build -o $(CHECKER) ./checker
@@ -69,8 +69,13 @@ prepare:
 	$(GO) build -o $(CHECKER) ./checker
 	$(GO) test -count=1 -run '^$$' ./labs/... ./shared/... ./checker/...
 	$(GO) test -race -count=1 -run '^$$' ./labs/...
-	@if [ -f slides/package.json ]; then echo "npm ci (slides)"; (cd slides && npm ci --no-audit --no-fund); fi
+	@sh slides/install-reveal.sh
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker compose pull; fi
+
+## slides: serve every deck in a browser (reveal.js from `make prepare`; S in a deck opens the speaker view)
+SLIDES_ADDR ?= 127.0.0.1:8000
+slides:
+	@$(GO) run ./checker/slides/cmd/slides -addr $(SLIDES_ADDR)
 
 ## bench: throughput of the lab 6 relay and lab 7 consumers (solutions) next to raw amqp091-go, with ratios
 bench: build
