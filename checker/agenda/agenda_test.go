@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"msglabs/checker/lab"
 )
 
 // script is presenter notes of four sentences: a script, as Deck.lint wants.
@@ -283,34 +285,23 @@ func TestSentences(t *testing.T) {
 	}
 }
 
-func TestLoadLabsReadsEachLabsYAML(t *testing.T) {
-	root := t.TempDir()
-	write(t, root, "labs/05-idempotent-consumer/lab.yaml", `title: Idempotent consumer (inbox)
-summary: x
-edit: [billing.go]
-lecture: 20
-steps:
-  - title: the redelivery after a crash
-    concept: c
-    solo: 15
-    mob: 10
-    failing:
-      - test: TestA
-        marker: DUPLICATE
-  - title: two copies at once
-    solo: 10
-    mob: 5
-`)
-	write(t, root, "labs/01-temporal-coupling/lab.yaml", "title: Temporal coupling\nlecture: 10\nsteps:\n  - title: s\n    solo: 10\n    mob: 10\n")
-	write(t, root, "labs/02-no-yaml-yet/README.md", "in the making")
-	labs, err := LoadLabs(root)
+func TestFromCatalogKeepsTheLabsMinutes(t *testing.T) {
+	labs := FromCatalog([]lab.Lab{{Number: 5, Slug: "05-idempotent-consumer", Title: "Idempotent consumer", Lecture: 20,
+		Steps: []lab.Step{{Title: "the redelivery after a crash", Solo: 15, Mob: 10}, {Title: "two copies at once", Solo: 10, Mob: 5}}}})
+	if len(labs) != 1 {
+		t.Fatalf("converted %d labs, want 1", len(labs))
+	}
+	if l := labs[0]; l.Number != 5 || l.Deck() != "05-idempotent-consumer" || l.Lecture != 20 || len(l.Steps) != 2 || l.Steps[1].Mob != 5 || l.Minutes() != 60 {
+		t.Errorf("lab 5 is %+v (%d min); want deck 05-idempotent-consumer, lecture 20, two steps, 60 minutes", l, l.Minutes())
+	}
+}
+
+func TestLoadLabsReadsTheKitsLabs(t *testing.T) {
+	labs, err := LoadLabs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(labs) != 2 || labs[0].Number != 1 || labs[1].Number != 5 {
-		t.Fatalf("loaded %+v; want labs 1 and 5 in order (02 has no lab.yaml)", labs)
-	}
-	if l := labs[1]; l.Lecture != 20 || len(l.Steps) != 2 || l.Steps[1].Mob != 5 || l.Minutes() != 60 {
-		t.Errorf("lab 5 is %+v (%d min); want lecture 20, two steps, 60 minutes", l, l.Minutes())
+	if len(labs) == 0 || labs[0].Number != 1 || labs[0].Lecture == 0 || len(labs[0].Steps) == 0 {
+		t.Fatalf("the kit's labs loaded as %+v; want lab 1 first, with lecture minutes and steps", labs)
 	}
 }

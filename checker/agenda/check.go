@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"msglabs/checker/lab"
 )
 
 // Problem is one way the agenda, the guide, the decks and the labs' metadata disagree.
@@ -15,6 +17,16 @@ type Problem struct {
 }
 
 func (p Problem) String() string { return p.File + ": " + p.Text }
+
+// CheckLabs is Check for the kit's dev check (checker/devcheck's Options.Agenda): the labs as checker/lab loads
+// them, the problems as sentences.
+func CheckLabs(root string, labs []lab.Lab) []string {
+	var out []string
+	for _, p := range Check(root, FromCatalog(labs)) {
+		out = append(out, p.String())
+	}
+	return out
+}
 
 // CheckKit checks the kit under root with the labs' metadata read from labs/*/lab.yaml.
 func CheckKit(root string) []Problem {

@@ -1,16 +1,9 @@
 package agenda
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"msglabs/checker/lab"
 )
 
 // Lab is what the agenda needs to know of a lab: who it is and how long its lecture and steps take. The minutes are
@@ -42,60 +35,25 @@ func (l Lab) Minutes() int {
 	return n
 }
 
-// labFolder matches a lab folder name: 05-idempotent-consumer.
-var labFolder = regexp.MustCompile(`^(\d\d)-[a-z0-9-]+$`)
-
-// labMeta is the part of a lab's lab.yaml (D1) the agenda reads.
-type labMeta struct {
-	Title   string `yaml:"title"`
-	Lecture int    `yaml:"lecture"`
-	Steps   []struct {
-		Title string `yaml:"title"`
-		Solo  int    `yaml:"solo"`
-		Mob   int    `yaml:"mob"`
-	} `yaml:"steps"`
+// FromCatalog converts the kit's lab metadata (checker/lab) into what the agenda reads.
+func FromCatalog(labs []lab.Lab) []Lab {
+	out := make([]Lab, 0, len(labs))
+	for _, l := range labs {
+		a := Lab{Number: l.Number, Slug: l.Slug, Title: l.Title, Lecture: l.Lecture}
+		for _, s := range l.Steps {
+			a.Steps = append(a.Steps, Step{Title: s.Title, Solo: s.Solo, Mob: s.Mob})
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
-// LoadLabs reads every labs/NN-slug/lab.yaml under root, in lab order. A lab folder without a lab.yaml is left out
-// (Check reports it as a lab the agenda cannot time).
+// LoadLabs reads every usable lab's lab.yaml under root (checker/lab's loader), in lab order. A lab folder whose
+// metadata is broken is left out; Check then reports the agenda block that names it.
 func LoadLabs(root string) ([]Lab, error) {
-	entries, err := os.ReadDir(filepath.Join(root, "labs"))
+	c, err := lab.Load(root)
 	if err != nil {
-		return nil, fmt.Errorf("read labs/: %w", err)
+		return nil, fmt.Errorf("load the labs' metadata: %w", err)
 	}
-	var out []Lab
-	for _, e := range entries {
-		m := labFolder.FindStringSubmatch(e.Name())
-		if !e.IsDir() || m == nil {
-			continue
-		}
-		l, err := loadLab(root, e.Name())
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		l.Number, _ = strconv.Atoi(m[1])
-		out = append(out, l)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
-	return out, nil
-}
-
-func loadLab(root, slug string) (Lab, error) {
-	rel := "labs/" + slug + "/lab.yaml"
-	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
-	if err != nil {
-		return Lab{}, err
-	}
-	var meta labMeta
-	if err := yaml.Unmarshal(data, &meta); err != nil {
-		return Lab{}, fmt.Errorf("parse %s: %w", rel, err)
-	}
-	l := Lab{Slug: slug, Title: meta.Title, Lecture: meta.Lecture}
-	for _, s := range meta.Steps {
-		l.Steps = append(l.Steps, Step{Title: s.Title, Solo: s.Solo, Mob: s.Mob})
-	}
-	return l, nil
+	return FromCatalog(c.Labs), nil
 }
