@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"msglabs/checker/agenda"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,8 +123,8 @@ func (a *app) cmdDevCheck(ctx context.Context, args []string) int {
 	return a.printDevReport(rep, *pending)
 }
 
-// agendaCheck checks the instructor guide against the labs; nil until checker/agenda provides its Check.
-var agendaCheck func(root string, labs []lab.Lab) []string
+// agendaCheck checks the instructor guide and the agenda against the labs' metadata.
+var agendaCheck = agenda.CheckLabs
 
 // needsServices reports whether the selected rules run a lab's tests.
 func needsServices(o devcheck.Options) bool {
