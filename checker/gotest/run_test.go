@@ -339,4 +339,3 @@ func TestRunBuildsOnceAndRunsFromTheCache(t *testing.T) {
 		t.Fatalf("cache holds %v", names)
 	}
 }
-

@@ -82,4 +82,3 @@ func TestRunCancelKillsTheProcessGroup(t *testing.T) {
 	waitGone(t, "the test binary", binary, 2*time.Second)
 	waitGone(t, "the test's child process", child, 2*time.Second)
 }
-
