@@ -38,6 +38,7 @@ func Build(ctx context.Context, o Options, onEvent func(Event)) (string, *Report
 func build(ctx context.Context, o Options, bin string, onEvent func(Event)) (string, *Report, error) {
 	cmd := exec.CommandContext(ctx, "go", o.buildArgs(bin)...)
 	cmd.Dir = o.Dir
+	cmd.Env = buildEnv()
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { killGroup(cmd.Process.Pid); return nil }
 	cmd.WaitDelay = buildWaitDelay
@@ -114,6 +115,19 @@ func unoverlay(line string, replaced map[string]string) string {
 		}
 	}
 	return line
+}
+
+// buildGOGC is the garbage collector setting for the go command, the compiler and the linker when the user set
+// none: linking a lab's test binary is most of the edit→verdict loop, and a lazier collector makes it about a
+// tenth faster (for some 20 MB more memory).
+const buildGOGC = "GOGC=400"
+
+func buildEnv() []string {
+	env := os.Environ()
+	if os.Getenv("GOGC") == "" {
+		env = append(env, buildGOGC)
+	}
+	return env
 }
 
 // buildArgs are the arguments after "go" that build the test binary to bin.
