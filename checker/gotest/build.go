@@ -44,7 +44,10 @@ func build(ctx context.Context, o Options, bin string, onEvent func(Event)) (str
 	cmd.WaitDelay = buildWaitDelay
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	err := cmd.Run()
+	err := startChild(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if ctx.Err() != nil {
 		return "", nil, fmt.Errorf("build tests: %w", ctx.Err())
 	}

@@ -6,18 +6,46 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
 // sysProcAttr puts a child in a process group of its own (so it and everything it starts can be killed at once)
-// and has the kernel kill it when the checker dies, even by SIGKILL. Pdeathsig fires when the thread that started
-// the child exits; the Go runtime keeps its threads unless a goroutine locked to one exits, which the checker
-// never does while it runs tests.
+// and has the kernel kill it when the checker dies, even by SIGKILL.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// Pdeathsig fires when the thread that started the child ends, not the process, and the Go runtime ends a thread
+// when a goroutine locked to it exits (a library may do that). So every child is started from one goroutine locked
+// to its thread for the life of the checker.
+var (
+	spawnerOnce sync.Once
+	spawns      = make(chan spawnRequest)
+)
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startChild starts cmd from the spawner's thread.
+func startChild(cmd *exec.Cmd) error {
+	spawnerOnce.Do(func() { go spawner() })
+	req := spawnRequest{cmd: cmd, done: make(chan error, 1)}
+	spawns <- req
+	return <-req.done
+}
+
+func spawner() {
+	runtime.LockOSThread() // never unlocked: the thread lives as long as the checker
+	for req := range spawns {
+		req.done <- req.cmd.Start()
+	}
 }
 
 // killGroup kills the process group led by pid.

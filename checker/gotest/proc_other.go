@@ -26,3 +26,6 @@ func waitAndKillGroup(cmd *exec.Cmd) *os.ProcessState {
 
 // quit cannot ask for stacks without signals; it ends the binary.
 func quit(pid int) { killGroup(pid) }
+
+// startChild starts cmd.
+func startChild(cmd *exec.Cmd) error { return cmd.Start() }

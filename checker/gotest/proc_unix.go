@@ -25,3 +25,6 @@ func waitAndKillGroup(cmd *exec.Cmd) *os.ProcessState {
 
 // quit asks the test binary for its stacks.
 func quit(pid int) { _ = syscall.Kill(pid, syscall.SIGQUIT) }
+
+// startChild starts cmd.
+func startChild(cmd *exec.Cmd) error { return cmd.Start() }

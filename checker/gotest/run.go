@@ -113,7 +113,7 @@ func Exec(ctx context.Context, bin string, o Options, onEvent func(Event)) (*Rep
 	cmd.Env = o.environ()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		pw.Close()
 		pr.Close()
 		log.abort()

@@ -204,7 +204,7 @@ func TestRunPanicIsLocatedInTheLab(t *testing.T) {
 	if rep.Kind() != Panicked || rep.Panic == nil {
 		t.Fatalf("kind = %s, panic = %+v", rep.Kind(), rep.Panic)
 	}
-	want := Panic{Message: "assignment to entry in nil map", At: labFixture + "/lab.go:31", Test: "TestPanics"}
+	want := Panic{Message: "assignment to entry in nil map", At: at(t, "m[\"x\"] = 1"), Test: "TestPanics"}
 	if *rep.Panic != want {
 		t.Fatalf("panic = %+v, want %+v", *rep.Panic, want)
 	}
@@ -235,6 +235,22 @@ func TestRunOutputIsBounded(t *testing.T) {
 	}
 }
 
+// at returns "checker/gotest/testdata/lab/lab.go:N" for the first line of the fixture's lab.go holding code.
+func at(t *testing.T, code string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "lab", "lab.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, code) {
+			return fmt.Sprintf("%s/lab.go:%d", labFixture, i+1)
+		}
+	}
+	t.Fatalf("lab.go has no line with %q", code)
+	return ""
+}
+
 func last(s []string) string {
 	if len(s) == 0 {
 		return ""
@@ -249,7 +265,7 @@ func TestRunHungHandlerIsNamedByFileAndLine(t *testing.T) {
 		t.Fatalf("kind = %s, hang = %+v", rep.Kind(), rep.Hang)
 	}
 	h := rep.Hang
-	if h.Test != "TestHangs" || h.At != labFixture+"/lab.go:12" || h.Func != "Wait" || h.State != "chan receive" {
+	if h.Test != "TestHangs" || h.At != at(t, "<-stop") || h.Func != "Wait" || h.State != "chan receive" {
 		t.Fatalf("hang = %+v", *h)
 	}
 	if h.After < quickWatchdog {
@@ -264,6 +280,19 @@ func TestRunHungHandlerIsNamedByFileAndLine(t *testing.T) {
 	}
 	if r := result(t, rep, "TestPasses"); r.Status != Pass {
 		t.Fatalf("TestPasses = %+v", r)
+	}
+}
+
+func TestRunHungServeHTTPIsNamed(t *testing.T) {
+	o, bin := fixture(t, labFixture, "TestHangsInServeHTTP")
+	rep := exec1(t, o, bin)
+	if rep.Kind() != Hung || rep.Hang == nil {
+		t.Fatalf("kind = %s, hang = %+v", rep.Kind(), rep.Hang)
+	}
+	want := Hang{Test: "TestHangsInServeHTTP", After: rep.Hang.After, At: at(t, "<-h.Confirmed"),
+		Func: "(*Handler).ServeHTTP", State: "chan receive"}
+	if !reflect.DeepEqual(*rep.Hang, want) {
+		t.Fatalf("hang = %+v\nwant   %+v", *rep.Hang, want)
 	}
 }
 

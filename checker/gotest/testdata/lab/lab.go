@@ -3,6 +3,7 @@ package lab
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 )
@@ -34,4 +35,12 @@ func Panic() {
 // LongLine prints n bytes without a newline.
 func LongLine(n int) {
 	fmt.Print(strings.Repeat("x", n))
+}
+
+// Handler accepts an order once it is confirmed: a confirmation that never comes hangs the request.
+type Handler struct{ Confirmed chan struct{} }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	<-h.Confirmed
+	w.WriteHeader(http.StatusAccepted)
 }

@@ -2,6 +2,8 @@ package lab
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +43,15 @@ func TestPanics(t *testing.T) { Panic() }
 func TestHangs(t *testing.T) { Wait(make(chan struct{})) }
 
 func TestSpins(t *testing.T) { Spin() }
+
+func TestHangsInServeHTTP(t *testing.T) {
+	srv := httptest.NewServer(&Handler{Confirmed: make(chan struct{})})
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/orders", "application/json", nil)
+	if err == nil {
+		resp.Body.Close()
+	}
+}
 
 // TestHangsWithChild starts a child process in its group, writes both pids to $FIXTURE_PIDS/pids, and hangs.
 func TestHangsWithChild(t *testing.T) {
