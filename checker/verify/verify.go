@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,18 +110,37 @@ func Lab(ctx context.Context, c *lab.Catalog, l lab.Lab, o Options) Result {
 	return res
 }
 
-// verifier verifies one lab. Its fields are used by the lab's goroutine, except where mu says otherwise.
-type verifier struct {
-	c   *lab.Catalog
-	l   lab.Lab
-	o   Options
-	res *Result
-	ov  *overlays
+// runsPerLab is how many of a lab's test binaries run at once: the chaos stage, a long test that mostly waits on
+// the broker, beside the others one at a time, while the lab's next variant builds.
+const runsPerLab = 2
 
-	mu       sync.Mutex // guards problems and res.Infra, which the chaos goroutine writes too
+// verifier verifies one lab, from one goroutine (the runs it starts only fill their own outcome).
+type verifier struct {
+	c        *lab.Catalog
+	l        lab.Lab
+	o        Options
+	res      *Result
+	ov       *overlays
 	problems []string
 }
 
+// check is one variant of the lab: how to put it in place, how to run it, and how to judge what it did.
+type check struct {
+	phase   string
+	overlay func() (string, error)
+	options func(overlay string) gotest.Options
+	tests   []string
+	judge   func(rep *gotest.Report)
+}
+
+// outcome is what one check's build and run gave.
+type outcome struct {
+	rep *gotest.Report
+	err error
+}
+
+// run builds the lab's variants one after another and runs each as soon as it is built, runsPerLab at a time; then
+// it judges them in the order of the checks. An INFRA run stops the rest: it says nothing about the lab.
 func (v *verifier) run(ctx context.Context) error {
 	if err := v.sealed(ctx); err != nil {
 		return err
@@ -137,31 +155,171 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	v.ov = &overlays{c: v.c, l: v.l, tmp: tmp, shipped: shipped}
+	checks := v.plan(ctx)
+	outcomes, buildErr := v.buildAndRun(ctx, checks)
+	for _, out := range outcomes {
+		if out.rep != nil && out.rep.Kind() == gotest.InfraError {
+			v.res.Infra = true
+			v.problems = []string{firstLine(out.rep.Infra)}
+			return nil
+		}
+	}
+	if buildErr != nil {
+		return buildErr
+	}
+	for i, c := range checks {
+		if err := outcomes[i].err; err != nil {
+			return err
+		}
+		c.judge(outcomes[i].rep)
+	}
+	return nil
+}
 
-	if ok, err := v.starter(ctx); !ok || err != nil {
-		return err
+// buildAndRun builds every check's variant in order (the longest run first, so it overlaps the other builds) and
+// runs it. A compile error is the check's report; the error is what stopped the builds (a missing file, go failing).
+func (v *verifier) buildAndRun(ctx context.Context, checks []check) ([]outcome, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	outcomes := make([]outcome, len(checks))
+	slots := make(chan struct{}, runsPerLab)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // an early return stops the runs under way, then waits for them
+	for _, i := range buildOrder(checks) {
+		c := checks[i]
+		overlay, err := c.overlay()
+		if err != nil {
+			return outcomes, err
+		}
+		o := c.options(overlay)
+		on := v.on(c.phase)
+		bin, rep, err := gotest.Build(ctx, o, on)
+		if err != nil {
+			return outcomes, wrap(c.phase, err)
+		}
+		if rep != nil {
+			outcomes[i].rep = rep
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return outcomes, wrap(c.phase, ctx.Err())
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			o.Tests = c.tests
+			rep, err := gotest.Exec(ctx, bin, o, on)
+			outcomes[i] = outcome{rep: rep, err: wrap(c.phase+" run", err)}
+			if err == nil && rep.Kind() == gotest.InfraError {
+				cancel() // every other run would say the same
+			}
+		}()
 	}
-	for k := 2; k <= len(v.l.Steps); k++ {
-		if ok, err := v.step(ctx, k); !ok || err != nil {
-			return err
+	wg.Wait()
+	return outcomes, nil
+}
+
+// buildOrder puts the chaos stage first: its run is the longest.
+func buildOrder(checks []check) []int {
+	var first, rest []int
+	for i, c := range checks {
+		if c.phase == phaseChaos {
+			first = append(first, i)
+		} else {
+			rest = append(rest, i)
 		}
 	}
-	chaosCtx, cancelChaos := context.WithCancel(ctx) // an early return stops the chaos run
-	defer cancelChaos()
-	chaos, err := v.startChaos(chaosCtx)
-	if err != nil {
-		return err
+	return append(first, rest...)
+}
+
+func wrap(phase string, err error) error {
+	if err == nil {
+		return nil
 	}
-	defer chaos.wait()
-	for _, m := range v.l.Mistakes {
-		if ok, err := v.mistake(ctx, m); !ok || err != nil {
-			return err
-		}
+	return fmt.Errorf("%s: %w", phase, err)
+}
+
+// Phases of a lab's verification, as OnEvent sees them.
+const (
+	phaseStarter  = "starter"
+	phaseSolution = "solution"
+	phaseChaos    = "chaos"
+)
+
+// plan lists the lab's checks in the order they are judged: (a) the starter, (b) each later step's state before
+// it, (c) the solution with -race, (d) the chaos stage, (e) each mistake.
+func (v *verifier) plan(ctx context.Context) []check {
+	l := v.l
+	checks := []check{{
+		phase: phaseStarter, overlay: v.ov.starter, tests: l.Visible(),
+		options: func(ov string) gotest.Options { return v.base(ov, nil) },
+		judge: func(rep *gotest.Report) {
+			v.res.Starter = Summarize(rep)
+			v.problem(JudgeStarter(l, rep))
+		},
+	}}
+	for k := 2; k <= len(l.Steps); k++ {
+		checks = append(checks, check{
+			phase: "step-" + strconv.Itoa(k), overlay: func() (string, error) { return v.ov.stateAfter(k - 1) },
+			tests: l.Visible(), options: func(ov string) gotest.Options { return v.base(ov, solutionTags) },
+			judge: func(rep *gotest.Report) {
+				c := StepCheck{Step: k, Title: l.Steps[k-1].Title, Problem: JudgeStep(l, k, rep)}
+				c.OK = c.Problem == ""
+				v.res.Steps = append(v.res.Steps, c)
+				v.problem(c.Problem)
+			},
+		})
 	}
-	if _, err := v.solution(ctx); err != nil {
-		return err
+	checks = append(checks, check{
+		phase: phaseSolution, overlay: v.ov.solution, tests: l.Visible(),
+		options: func(ov string) gotest.Options {
+			o := v.base(ov, solutionTags)
+			o.Race, o.Count, o.TestTimeout = true, v.res.Solution.Count, raceWatchdog
+			o.Timeout = v.timeout() * time.Duration(o.Count)
+			o.Binary = strings.TrimSuffix(ov, ".json") + "-race.test"
+			return o
+		},
+		judge: func(rep *gotest.Report) {
+			why := JudgeSolution(rep)
+			v.res.Solution.Passed = why == ""
+			v.problem(why)
+		},
+	})
+	if l.Chaos != nil {
+		v.res.Chaos = &ChaosCheck{Runs: l.Chaos.Runs, Starter: starterAlreadyFails}
+		checks = append(checks, check{
+			phase: phaseChaos, overlay: v.ov.solution, tests: []string{lab.ChaosTest},
+			options: func(ov string) gotest.Options { return v.chaosOptions(v.base(ov, solutionTags)) },
+			judge: func(rep *gotest.Report) {
+				v.res.Chaos.Problem = JudgeChaos(rep)
+				v.res.Chaos.Passed = v.res.Chaos.Problem == ""
+				v.problem(v.res.Chaos.Problem)
+			},
+		})
 	}
-	return chaos.wait()
+	for _, m := range l.Mistakes {
+		checks = append(checks, check{
+			phase: "mistake:" + m.Name, overlay: func() (string, error) { return v.ov.mistake(ctx, m) },
+			tests: []string{m.Caught.Test},
+			options: func(ov string) gotest.Options {
+				o := v.base(ov, solutionTags)
+				if m.Caught.Test == lab.ChaosTest {
+					o = v.chaosOptions(o)
+				}
+				return o
+			},
+			judge: func(rep *gotest.Report) {
+				c := MistakeCheck{Name: m.Name, Step: m.Step, Caught: m.Caught, Problem: JudgeMistake(m, rep)}
+				c.OK = c.Problem == ""
+				v.res.Mistakes = append(v.res.Mistakes, c)
+				v.problem(c.Problem)
+			},
+		})
+	}
+	return checks
 }
 
 // sealed checks that the lab can be judged from its seal.
@@ -188,173 +346,17 @@ func (v *verifier) sealed(ctx context.Context) error {
 	return nil
 }
 
-// problem records one reason the lab is not verified.
+// problem records one reason the lab is not verified; "" is none.
 func (v *verifier) problem(p string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.problems = append(v.problems, p)
-}
-
-// infra records an INFRA run: the lab's result says nothing about the lab, and verify stops.
-func (v *verifier) infra(rep *gotest.Report) bool {
-	if rep.Kind() != gotest.InfraError {
-		return false
+	if p != "" {
+		v.problems = append(v.problems, p)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if !v.res.Infra {
-		v.res.Infra = true
-		v.problems = []string{firstLine(rep.Infra)}
-	}
-	return true
-}
-
-// starter is check (a), which is also check (b) for step 1.
-func (v *verifier) starter(ctx context.Context) (bool, error) {
-	overlay, err := v.ov.starter()
-	if err != nil {
-		return false, err
-	}
-	rep, err := v.buildAndRun(ctx, "starter", v.base(overlay, nil), v.l.Visible())
-	if err != nil || v.infra(rep) {
-		return false, err
-	}
-	v.res.Starter = Summarize(rep)
-	if why := JudgeStarter(v.l, rep); why != "" {
-		v.problem(why)
-	}
-	return true, nil
-}
-
-// step is check (b) for step k ≥ 2.
-func (v *verifier) step(ctx context.Context, k int) (bool, error) {
-	overlay, err := v.ov.stateAfter(k - 1)
-	if err != nil {
-		return false, err
-	}
-	rep, err := v.buildAndRun(ctx, "step-"+strconv.Itoa(k), v.base(overlay, solutionTags), v.l.Visible())
-	if err != nil || v.infra(rep) {
-		return false, err
-	}
-	check := StepCheck{Step: k, Title: v.l.Steps[k-1].Title, Problem: JudgeStep(v.l, k, rep)}
-	check.OK = check.Problem == ""
-	v.res.Steps = append(v.res.Steps, check)
-	if !check.OK {
-		v.problem(check.Problem)
-	}
-	return true, nil
-}
-
-// solution is check (c): the visible tests, with -race, Count times.
-func (v *verifier) solution(ctx context.Context) (bool, error) {
-	overlay, err := v.ov.solution()
-	if err != nil {
-		return false, err
-	}
-	go1 := v.base(overlay, solutionTags)
-	go1.Race, go1.Count, go1.TestTimeout = true, v.res.Solution.Count, raceWatchdog
-	go1.Timeout = v.timeout() * time.Duration(go1.Count)
-	rep, err := v.buildAndRun(ctx, "solution", go1, v.l.Visible())
-	if err != nil || v.infra(rep) {
-		return false, err
-	}
-	why := JudgeSolution(rep)
-	v.res.Solution.Passed = why == ""
-	if why != "" {
-		v.problem(why)
-	}
-	return true, nil
-}
-
-// mistake is check (e) for one mistake: its fixture over the solution fails its declared test with its marker.
-func (v *verifier) mistake(ctx context.Context, m lab.Mistake) (bool, error) {
-	overlay, err := v.ov.mistake(ctx, m)
-	if err != nil {
-		return false, err
-	}
-	o := v.base(overlay, solutionTags)
-	if m.Caught.Test == lab.ChaosTest {
-		o = v.chaosOptions(o)
-	}
-	rep, err := v.buildAndRun(ctx, "mistake:"+m.Name, o, []string{m.Caught.Test})
-	if err != nil || v.infra(rep) {
-		return false, err
-	}
-	check := MistakeCheck{Name: m.Name, Step: m.Step, Caught: m.Caught, Problem: JudgeMistake(m, rep)}
-	check.OK = check.Problem == ""
-	v.res.Mistakes = append(v.res.Mistakes, check)
-	if !check.OK {
-		v.problem(check.Problem)
-	}
-	return true, nil
-}
-
-// chaosRun is check (d), running beside the mistakes and the solution run: the chaos stage is one long test that
-// mostly waits on the broker.
-type chaosRun struct {
-	done chan struct{}
-	err  error
-	once sync.Once
-}
-
-// wait waits for the chaos run; it returns the run's error the first time.
-func (r *chaosRun) wait() error {
-	if r == nil {
-		return nil
-	}
-	<-r.done
-	var err error
-	r.once.Do(func() { err = r.err })
-	return err
-}
-
-// startChaos builds the solution without the race detector and starts TestChaos, when the lab has a chaos stage.
-func (v *verifier) startChaos(ctx context.Context) (*chaosRun, error) {
-	if v.l.Chaos == nil {
-		return nil, nil
-	}
-	v.res.Chaos = &ChaosCheck{Runs: v.l.Chaos.Runs, Starter: starterAlreadyFails}
-	overlay, err := v.ov.solution()
-	if err != nil {
-		return nil, err
-	}
-	o := v.chaosOptions(v.base(overlay, solutionTags))
-	o.Binary = filepath.Join(v.ov.tmp, "chaos.test")
-	bin, rep, err := gotest.Build(ctx, o, v.on("chaos"))
-	if err != nil {
-		return nil, fmt.Errorf("build the chaos stage: %w", err)
-	}
-	check := v.res.Chaos
-	if rep != nil {
-		check.Problem = JudgeChaos(rep)
-		v.problem(check.Problem)
-		return nil, nil
-	}
-	run := &chaosRun{done: make(chan struct{})}
-	go func() {
-		defer close(run.done)
-		o.Tests = []string{lab.ChaosTest}
-		rep, err := gotest.Exec(ctx, bin, o, v.on("chaos"))
-		if err != nil {
-			run.err = fmt.Errorf("chaos run: %w", err)
-			return
-		}
-		if v.infra(rep) {
-			return
-		}
-		check.Problem = JudgeChaos(rep)
-		check.Passed = check.Problem == ""
-		if !check.Passed {
-			v.problem(check.Problem)
-		}
-	}()
-	return run, nil
 }
 
 // solutionTags build solution files (and mixes of them with the starter: the starter's files carry no tag).
 var solutionTags = []string{"solution"}
 
-// base returns the run options shared by every variant of the lab.
+// base returns the run options shared by every variant of the lab; each variant's binary sits beside its overlay.
 func (v *verifier) base(overlay string, tags []string) gotest.Options {
 	return gotest.Options{Dir: v.c.Root, Package: "./" + v.l.Dir() + "/", LabDir: v.l.Dir(), Env: v.o.Env,
 		Timeout: v.timeout(), Overlay: overlay, Tags: tags, Quick: true,
@@ -362,15 +364,12 @@ func (v *verifier) base(overlay string, tags []string) gotest.Options {
 }
 
 func (v *verifier) chaosOptions(o gotest.Options) gotest.Options {
-	runs := 0
-	if v.l.Chaos != nil {
-		runs = v.l.Chaos.Runs
-	}
 	o.Env = append(append([]string{}, o.Env...), envChaos+"=1")
-	if runs > 0 {
-		o.Env = append(o.Env, envChaosRuns+"="+strconv.Itoa(runs))
+	if v.l.Chaos != nil && v.l.Chaos.Runs > 0 {
+		o.Env = append(o.Env, envChaosRuns+"="+strconv.Itoa(v.l.Chaos.Runs))
 	}
 	o.TestTimeout = chaosWatchdog
+	o.Binary = strings.TrimSuffix(o.Binary, ".test") + "-chaos.test"
 	return o
 }
 
@@ -379,24 +378,6 @@ func (v *verifier) timeout() time.Duration {
 		return v.o.Timeout
 	}
 	return gotest.DefaultTimeout
-}
-
-// buildAndRun builds one variant and runs the named tests in it. A compile error comes back as the report.
-func (v *verifier) buildAndRun(ctx context.Context, phase string, o gotest.Options, tests []string) (*gotest.Report, error) {
-	on := v.on(phase)
-	bin, rep, err := gotest.Build(ctx, o, on)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", phase, err)
-	}
-	if rep != nil {
-		return rep, nil
-	}
-	o.Tests = tests
-	rep, err = gotest.Exec(ctx, bin, o, on)
-	if err != nil {
-		return nil, fmt.Errorf("%s run: %w", phase, err)
-	}
-	return rep, nil
 }
 
 func (v *verifier) on(phase string) func(gotest.Event) {
