@@ -13,6 +13,8 @@ func (r Result) Line() string {
 		return fmt.Sprintf("✗ %s  not verified, infrastructure: %s · %s", r.Slug, r.Reason, secs)
 	case r.Error != "":
 		return fmt.Sprintf("✗ %s  cannot be verified: %s · %s", r.Slug, r.Error, secs)
+	case !r.Verified && r.Logs != "":
+		return fmt.Sprintf("✗ %s  %s · logs: %s/ · %s", r.Slug, r.Reason, r.Logs, secs)
 	case !r.Verified:
 		return fmt.Sprintf("✗ %s  %s · %s", r.Slug, r.Reason, secs)
 	}

@@ -58,7 +58,12 @@ type Result struct {
 	Reason   string         `json:"reason,omitempty"` // why the lab is not verified: every problem, "; " between
 	Error    string         `json:"error,omitempty"`  // the lab could not be verified at all (missing blob, go failed)
 	Infra    bool           `json:"infra,omitempty"`  // RabbitMQ or PostgreSQL failed: says nothing about the lab
+	// Logs is the folder, relative to the kit root, with the full output of each run: <phase>/last.log.
+	Logs string `json:"logs,omitempty"`
 }
+
+// LogsDir holds verify's run logs, one folder per lab, relative to the kit root.
+const LogsDir = ".msglabs/verify"
 
 // StepCheck is check (b) for one step: the state after the step before it fails as the step declares.
 type StepCheck struct {
@@ -155,6 +160,10 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	v.ov = &overlays{c: v.c, l: v.l, tmp: tmp, shipped: shipped}
+	v.res.Logs = LogsDir + "/" + v.l.Slug
+	if err := os.RemoveAll(v.c.Path(v.res.Logs)); err != nil {
+		return fmt.Errorf("verify logs: %w", err)
+	}
 	checks := v.plan(ctx)
 	outcomes, buildErr := v.buildAndRun(ctx, checks)
 	for _, out := range outcomes {
@@ -192,6 +201,7 @@ func (v *verifier) buildAndRun(ctx context.Context, checks []check) ([]outcome, 
 			return outcomes, err
 		}
 		o := c.options(overlay)
+		o.RunDir = v.c.Path(v.res.Logs + "/" + strings.ReplaceAll(c.phase, ":", "-"))
 		on := v.on(c.phase)
 		bin, rep, err := gotest.Build(ctx, o, on)
 		if err != nil {

@@ -137,8 +137,12 @@ func TestLabReportsEachCheckThatFails(t *testing.T) {
 	if !r.Solution.Passed || r.Chaos == nil || !r.Chaos.Passed {
 		t.Fatalf("the solution checks should still pass: solution %+v, chaos %+v", r.Solution, r.Chaos)
 	}
-	if !strings.HasPrefix(r.Line(), "✗ 01-steps  after step 1:") {
+	if !strings.HasPrefix(r.Line(), "✗ 01-steps  after step 1:") || !strings.Contains(r.Line(), "logs: .msglabs/verify/01-steps/") {
 		t.Fatalf("line = %q", r.Line())
+	}
+	// The full output of each run stays for the maintainer.
+	if log := kittest.Read(t, c.Root, r.Logs+"/mistake-memory-only/last.log"); !strings.Contains(log, "--- PASS: TestRestartChargesOnce") {
+		t.Fatalf("mistake memory-only's log:\n%s", log)
 	}
 }
 
