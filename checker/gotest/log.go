@@ -21,18 +21,20 @@ type runLog struct {
 	cut     bool
 }
 
-func openLog(runDir string) (*runLog, error) {
-	if runDir == "" {
+// openLog starts the log that finish puts at path; "" means no log.
+func openLog(path string) (*runLog, error) {
+	if path == "" {
 		return nil, nil
 	}
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("run log: %w", err)
 	}
-	f, err := os.CreateTemp(runDir, LogName+".*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return nil, fmt.Errorf("run log: %w", err)
 	}
-	return &runLog{f: f, w: bufio.NewWriterSize(f, 64*1024), path: filepath.Join(runDir, LogName)}, nil
+	return &runLog{f: f, w: bufio.NewWriterSize(f, 64*1024), path: path}, nil
 }
 
 // write appends raw binary output, without test2json's ^V framing bytes, up to maxLogBytes.
@@ -78,4 +80,20 @@ func (l *runLog) abort() {
 	}
 	l.f.Close()
 	os.Remove(l.f.Name())
+}
+
+// joinLogs writes the logs of parts, in order, into one log at path and removes the parts; a part that is missing
+// is left out. It returns path, or "" when the log could not be written.
+func joinLogs(path string, parts []string) string {
+	log, err := openLog(path)
+	if err != nil {
+		return ""
+	}
+	for _, p := range parts {
+		if data, err := os.ReadFile(p); err == nil {
+			log.w.Write(data)
+		}
+		os.Remove(p)
+	}
+	return log.finish()
 }

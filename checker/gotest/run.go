@@ -45,6 +45,11 @@ type Options struct {
 	CacheDir string
 	// Binary, when set, is the path Build writes the test binary to, instead of a name in CacheDir.
 	Binary string
+	// Processes, when above 1 and more than one test is named, runs each named test in a test binary of its own,
+	// this many at once: a lab's tests mostly wait on the broker, so the run takes about as long as its slowest
+	// test instead of the sum of all. The tests must share no state (the harness gives each its own names and
+	// schema, as it does for thirty attendees on one broker). Results come in the order of Tests.
+	Processes int
 }
 
 // Defaults of a run.
@@ -95,17 +100,30 @@ func Run(ctx context.Context, o Options, onEvent func(Event)) (*Report, error) {
 // process group of its own that is killed when the run ends, when ctx is done, and (on Linux) when the checker
 // dies. Exec may be called for one binary from several goroutines at once.
 func Exec(ctx context.Context, bin string, o Options, onEvent func(Event)) (*Report, error) {
-	start := time.Now()
 	if onEvent == nil {
 		onEvent = func(Event) {}
 	}
 	onEvent(Event{Kind: Built})
-	log, err := openLog(o.RunDir)
+	if o.Processes > 1 && len(o.Tests) > 1 {
+		return execParallel(ctx, bin, o, onEvent)
+	}
+	logPath := ""
+	if o.RunDir != "" {
+		logPath = filepath.Join(o.RunDir, LogName)
+	}
+	return exec1(ctx, bin, o, onEvent, logPath)
+}
+
+// exec1 runs the binary once, its full output going to logPath ("" for none).
+func exec1(ctx context.Context, bin string, o Options, onEvent func(Event), logPath string) (*Report, error) {
+	start := time.Now()
+	log, err := openLog(logPath)
 	if err != nil {
 		return nil, err
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		log.abort()
 		return nil, fmt.Errorf("run tests: %w", err)
 	}
 	cmd := exec.Command(bin, o.testArgs()...)

@@ -106,7 +106,7 @@ func fixture(t *testing.T, name string, tests ...string) (Options, string) {
 	return o, f.bin
 }
 
-func exec1(t *testing.T, o Options, bin string) *Report {
+func runFixture(t *testing.T, o Options, bin string) *Report {
 	t.Helper()
 	rep, err := Exec(context.Background(), bin, o, nil)
 	if err != nil {
@@ -127,7 +127,7 @@ func result(t *testing.T, rep *Report, name string) Result {
 func TestRunVerdictsAndTheLog(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestPasses", "TestFailsLost", "TestLongLineNoNewline", "TestSubtests")
 	o.RunDir = t.TempDir()
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != Failed || len(rep.NotRun) != 0 || rep.Exit != nil || rep.Hang != nil {
 		t.Fatalf("kind = %s, not run = %v, exit = %+v, hang = %+v", rep.Kind(), rep.NotRun, rep.Exit, rep.Hang)
 	}
@@ -165,7 +165,7 @@ func TestRunVerdictsAndTheLog(t *testing.T) {
 
 func TestRunSkippedAndMissingTestsAreNotRun(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestPasses", "TestSkips", "TestNoSuchTest")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != NotRun || !reflect.DeepEqual(rep.NotRun, []string{"TestSkips", "TestNoSuchTest"}) {
 		t.Fatalf("kind = %s, not run = %v", rep.Kind(), rep.NotRun)
 	}
@@ -174,7 +174,7 @@ func TestRunSkippedAndMissingTestsAreNotRun(t *testing.T) {
 func TestRunAnInitThatNarrowsTheRunIsNotAPass(t *testing.T) {
 	// cheat.go's init() appends -test.run=^TestPasses$ to os.Args, so the failing test never runs.
 	o, bin := fixture(t, cheatFixture, "TestPasses", "TestFails")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != NotRun || !reflect.DeepEqual(rep.NotRun, []string{"TestFails"}) {
 		t.Fatalf("kind = %s, not run = %v, tests = %+v", rep.Kind(), rep.NotRun, rep.Tests)
 	}
@@ -185,7 +185,7 @@ func TestRunAnInitThatNarrowsTheRunIsNotAPass(t *testing.T) {
 
 func TestRunExitInTheCodeUnderTest(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestPasses", "TestExits")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != Exited || rep.Exit == nil {
 		t.Fatalf("kind = %s, exit = %+v", rep.Kind(), rep.Exit)
 	}
@@ -200,7 +200,7 @@ func TestRunExitInTheCodeUnderTest(t *testing.T) {
 
 func TestRunPanicIsLocatedInTheLab(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestPanics")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != Panicked || rep.Panic == nil {
 		t.Fatalf("kind = %s, panic = %+v", rep.Kind(), rep.Panic)
 	}
@@ -212,7 +212,7 @@ func TestRunPanicIsLocatedInTheLab(t *testing.T) {
 
 func TestRunInfraIsInfra(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestPasses", "TestInfra")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != InfraError || !strings.HasPrefix(rep.Infra, "INFRA: RabbitMQ refused the login") {
 		t.Fatalf("kind = %s, infra = %q", rep.Kind(), rep.Infra)
 	}
@@ -221,7 +221,7 @@ func TestRunInfraIsInfra(t *testing.T) {
 func TestRunOutputIsBounded(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestPrintsALot")
 	o.RunDir, o.TailLines = t.TempDir(), 40
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	r := result(t, rep, "TestPrintsALot")
 	if rep.Kind() != Passed || len(r.Output) != 40 || r.Output[39] != "line 100000" || r.Dropped != 100000-40 {
 		t.Fatalf("kind = %s, %d lines kept (last %q), %d dropped", rep.Kind(), len(r.Output), last(r.Output), r.Dropped)
@@ -260,7 +260,7 @@ func last(s []string) string {
 
 func TestRunHungHandlerIsNamedByFileAndLine(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestPasses", "TestHangs")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != Hung || rep.Hang == nil {
 		t.Fatalf("kind = %s, hang = %+v", rep.Kind(), rep.Hang)
 	}
@@ -285,7 +285,7 @@ func TestRunHungHandlerIsNamedByFileAndLine(t *testing.T) {
 
 func TestRunHungServeHTTPIsNamed(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestHangsInServeHTTP")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != Hung || rep.Hang == nil {
 		t.Fatalf("kind = %s, hang = %+v", rep.Kind(), rep.Hang)
 	}
@@ -298,7 +298,7 @@ func TestRunHungServeHTTPIsNamed(t *testing.T) {
 
 func TestRunSpinningLoopIsNamed(t *testing.T) {
 	o, bin := fixture(t, labFixture, "TestSpins")
-	rep := exec1(t, o, bin)
+	rep := runFixture(t, o, bin)
 	if rep.Kind() != Hung || rep.Hang == nil || rep.Hang.Test != "TestSpins" {
 		t.Fatalf("kind = %s, hang = %+v", rep.Kind(), rep.Hang)
 	}
@@ -366,5 +366,67 @@ func TestRunBuildsOnceAndRunsFromTheCache(t *testing.T) {
 	}
 	if len(names) != 2 || !strings.HasSuffix(names[0], ".test") || !strings.HasSuffix(names[1], ".test.lock") {
 		t.Fatalf("cache holds %v", names)
+	}
+}
+
+func TestRunParallelRunsEachTestInItsOwnBinaryAtOnce(t *testing.T) {
+	o, bin := fixture(t, labFixture, "TestMeetA", "TestFailsLost", "TestMeetB", "TestSubtests", "TestLongLineNoNewline")
+	o.Processes, o.RunDir = DefaultProcesses, t.TempDir()
+	o.Env = []string{"FIXTURE_MEET=" + t.TempDir()}
+	var finished []string
+	rep, err := Exec(context.Background(), bin, o, func(ev Event) {
+		if ev.Kind == TestFinished && ev.Result.Top() {
+			finished = append(finished, ev.Test) // serialized: -race sees no data race here
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TestMeetA and TestMeetB pass only when they run at the same time.
+	var got []string
+	for _, r := range rep.Tests {
+		got = append(got, r.Name+":"+string(r.Status))
+	}
+	want := []string{"TestMeetA:pass", "TestFailsLost:fail", "TestMeetB:pass", "TestSubtests/one:pass",
+		"TestSubtests/two:fail", "TestSubtests:fail", "TestLongLineNoNewline:pass"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("results = %v\nwant      %v", got, want)
+	}
+	if rep.Kind() != Failed || len(finished) != 5 || len(rep.NotRun) != 0 {
+		t.Fatalf("kind = %s, finished = %v, not run = %v", rep.Kind(), finished, rep.NotRun)
+	}
+	log, err := os.ReadFile(rep.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, l := strings.Index(string(log), "=== RUN   TestMeetA"), strings.Index(string(log), "=== RUN   TestLongLineNoNewline"); a < 0 || l < a {
+		t.Fatalf("last.log is not one test after another:\n%.400s", log)
+	}
+	if parts, _ := filepath.Glob(filepath.Join(o.RunDir, ".*")); len(parts) != 0 {
+		t.Fatalf("left behind: %v", parts)
+	}
+}
+
+func TestRunParallelHangDoesNotHoldTheOthers(t *testing.T) {
+	o, bin := fixture(t, labFixture, "TestHangs", "TestPasses")
+	o.Processes = 2
+	rep := runFixture(t, o, bin)
+	if rep.Kind() != Hung || rep.Hang == nil || rep.Hang.Test != "TestHangs" {
+		t.Fatalf("kind = %s, hang = %+v", rep.Kind(), rep.Hang)
+	}
+	if r := result(t, rep, "TestPasses"); r.Status != Pass {
+		t.Fatalf("TestPasses = %+v", r)
+	}
+}
+
+func TestRunParallelStillCatchesAnInitThatNarrowsTheRun(t *testing.T) {
+	o, bin := fixture(t, cheatFixture, "TestPasses", "TestFails")
+	o.Processes = 2
+	rep := runFixture(t, o, bin)
+	if rep.Kind() != NotRun || !reflect.DeepEqual(rep.NotRun, []string{"TestFails"}) {
+		t.Fatalf("kind = %s, not run = %v", rep.Kind(), rep.NotRun)
+	}
+	if pass, fail := rep.Counts(); pass != 1 || fail != 0 {
+		t.Fatalf("counts = %d passed, %d failed: a test that ran in another test's binary counts once", pass, fail)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestPasses(t *testing.T) {}
@@ -69,3 +70,24 @@ func TestHangsWithChild(t *testing.T) {
 	}
 	Wait(make(chan struct{}))
 }
+
+// meet writes mine in $FIXTURE_MEET and waits (up to 10 s) for theirs: it passes only while the other test runs at
+// the same time, in another process.
+func meet(t *testing.T, mine, theirs string) {
+	dir := os.Getenv("FIXTURE_MEET")
+	if err := os.WriteFile(filepath.Join(dir, mine), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(filepath.Join(dir, theirs)); err == nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("STALLED: %s never showed up", theirs)
+}
+
+func TestMeetA(t *testing.T) { meet(t, "a", "b") }
+
+func TestMeetB(t *testing.T) { meet(t, "b", "a") }
