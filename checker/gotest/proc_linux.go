@@ -108,3 +108,9 @@ func busiestThread(pid int) int {
 	}
 	return best
 }
+
+// processAlive reports whether a process with this pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}

@@ -29,3 +29,6 @@ func quit(pid int) { killGroup(pid) }
 
 // startChild starts cmd.
 func startChild(cmd *exec.Cmd) error { return cmd.Start() }
+
+// processAlive cannot tell without signals; it says yes, so nothing is swept.
+func processAlive(pid int) bool { return true }

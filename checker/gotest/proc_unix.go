@@ -28,3 +28,9 @@ func quit(pid int) { _ = syscall.Kill(pid, syscall.SIGQUIT) }
 
 // startChild starts cmd.
 func startChild(cmd *exec.Cmd) error { return cmd.Start() }
+
+// processAlive reports whether a process with this pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}

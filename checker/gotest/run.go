@@ -347,8 +347,12 @@ func (o Options) environ() []string {
 
 var privateSeq atomic.Int64
 
+// privateMark separates a cached binary's name from the pid and number of a run's own copy of it.
+const privateMark = ".run-"
+
 // buildPrivate builds the binary (under a lock, for two checkers on one working copy) and hard-links it to a name
-// of this run's own, so that a build by another checker cannot change it while it runs. The caller removes it.
+// of this run's own, so that a build by another checker cannot change it while it runs. The caller removes it;
+// copies left by a checker that was killed are removed here.
 func buildPrivate(ctx context.Context, o Options, onEvent func(Event)) (string, *Report, error) {
 	bin := o.binaryPath()
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
@@ -359,16 +363,28 @@ func buildPrivate(ctx context.Context, o Options, onEvent func(Event)) (string, 
 		return "", nil, err
 	}
 	defer unlock()
+	sweepPrivate(bin)
 	if _, rep, err := build(ctx, o, bin, onEvent); err != nil || rep != nil {
 		return "", rep, err
 	}
-	private := fmt.Sprintf("%s.%d-%d", bin, os.Getpid(), privateSeq.Add(1))
+	private := fmt.Sprintf("%s%s%d-%d", bin, privateMark, os.Getpid(), privateSeq.Add(1))
 	if err := os.Link(bin, private); err != nil {
 		if err := copyFile(bin, private); err != nil {
 			return "", nil, fmt.Errorf("test binary: %w", err)
 		}
 	}
 	return private, nil, nil
+}
+
+// sweepPrivate removes the run copies of bin whose checker is gone.
+func sweepPrivate(bin string) {
+	copies, _ := filepath.Glob(bin + privateMark + "*")
+	for _, c := range copies {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(c, bin+privateMark), "-")
+		if n, err := strconv.Atoi(pid); err == nil && n != os.Getpid() && !processAlive(n) {
+			os.Remove(c)
+		}
+	}
 }
 
 func copyFile(from, to string) error {

@@ -358,7 +358,15 @@ func TestRunBuildsOnceAndRunsFromTheCache(t *testing.T) {
 	if want := []EventKind{Built, TestStarted, TestFinished}; !reflect.DeepEqual(kinds, want) {
 		t.Fatalf("events = %v, want %v", kinds, want)
 	}
-	// The run's private copy is gone; the cached binary and its lock stay.
+	// The run's private copy is gone; the cached binary and its lock stay. A copy left by a checker that was killed
+	// (a pid that is no process) goes at the next build.
+	stale := filepath.Join(o.CacheDir, names(t, o.CacheDir)[0]+privateMark+"999999999-1")
+	if err := os.WriteFile(stale, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), o, nil); err != nil {
+		t.Fatal(err)
+	}
 	entries, _ := os.ReadDir(o.CacheDir)
 	var names []string
 	for _, e := range entries {
@@ -429,4 +437,17 @@ func TestRunParallelStillCatchesAnInitThatNarrowsTheRun(t *testing.T) {
 	if pass, fail := rep.Counts(); pass != 1 || fail != 0 {
 		t.Fatalf("counts = %d passed, %d failed: a test that ran in another test's binary counts once", pass, fail)
 	}
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
 }
