@@ -337,23 +337,8 @@ func (a *app) cmdVerify(ctx context.Context, args []string) int {
 	return code
 }
 
-// verifyLine is the one line verify prints per lab.
-func verifyLine(r verify.Result, count int) string {
-	secs := fmt.Sprintf("%.1fs", r.Seconds)
-	if !r.Verified {
-		why := r.Reason
-		if r.Error != "" {
-			why = r.Error
-		}
-		return fmt.Sprintf("✗ %s  %s · %s", r.Slug, why, secs)
-	}
-	var fails []string
-	for _, t := range r.Starter.FailedTests {
-		fails = append(fails, t+": "+r.Starter.Markers[t])
-	}
-	return fmt.Sprintf("✓ %s  starter fails as expected (%s) · solution passes ×%d (-race) · %s",
-		r.Slug, strings.Join(fails, ", "), count, secs)
-}
+// verifyLine is the one line verify prints per lab (verify.Result.Line: every check, or every reason).
+func verifyLine(r verify.Result, count int) string { return r.Line() }
 
 func (a *app) cmdDoctor(ctx context.Context, args []string) int {
 	fs := a.flags("doctor")

@@ -183,9 +183,16 @@ func TestFindStory(t *testing.T) {
 }
 
 func TestArgs(t *testing.T) {
-	got := strings.Join(Options{Package: "./labs/x/", Race: true, Count: 3, Tags: []string{"solution"}, Overlay: "/tmp/o.json"}.Args(), " ")
-	want := "test -json -count=3 -timeout=1m30s -race -tags=solution -overlay=/tmp/o.json ./labs/x/"
+	o := Options{Package: "./labs/x/", Race: true, Count: 3, Tags: []string{"solution"}, Overlay: "/tmp/o.json",
+		Quick: true, Tests: []string{"TestA", "TestB.c"}}
+	got := strings.Join(o.buildArgs("/c/x.test"), " ")
+	want := "test -c -o /c/x.test -vet=off -ldflags=-s -w -race -tags=solution -overlay=/tmp/o.json ./labs/x/"
 	if got != want {
-		t.Fatalf("args = %s\nwant   %s", got, want)
+		t.Fatalf("build args = %s\nwant         %s", got, want)
+	}
+	got = strings.Join(o.testArgs(), " ")
+	want = `-test.v=test2json -test.paniconexit0 -test.timeout=1m30s -test.count=3 -test.run=^(TestA|TestB\.c)$`
+	if got != want {
+		t.Fatalf("test args = %s\nwant        %s", got, want)
 	}
 }

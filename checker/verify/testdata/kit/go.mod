@@ -1,0 +1,3 @@
+module msglabs
+
+go 1.26
