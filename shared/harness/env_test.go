@@ -268,12 +268,18 @@ func TestRecorderEntriesAreStructured(t *testing.T) {
 		t.Fatalf("get: ok=%v err=%v", ok, err)
 	}
 	_ = d.Ack(false)
-	if !env.Eventually(func() bool { return env.Unacked() == 0 }) {
-		t.Fatal("the ack was never seen")
-	}
+	// The recorder reads each direction on its own goroutine, so wait until the ack itself is on the timeline (an
+	// unacked count of zero can be seen before the delivery it settles was recorded).
 	kinds := map[story.Kind]story.Entry{}
-	for _, e := range env.Timeline.Entries() {
-		kinds[e.Kind] = e
+	acked := env.Eventually(func() bool {
+		kinds = map[story.Kind]story.Entry{}
+		for _, e := range env.Timeline.Entries() {
+			kinds[e.Kind] = e
+		}
+		return kinds[story.Ack].Message == id && env.Unacked() == 0
+	})
+	if !acked {
+		t.Fatal("the ack was never seen")
 	}
 	for kind, want := range map[story.Kind]story.Entry{
 		story.Declare: {Actor: "worker", Peer: "work"},
