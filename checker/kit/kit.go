@@ -83,11 +83,11 @@ func (k *Kit) List() []LabInfo {
 	for i, l := range k.Catalog.Labs {
 		slugs[i] = l.Slug
 	}
-	access := progress.Statuses(slugs, k.Progress.State, k.Instructor)
+	access := progress.Statuses(slugs, k.Progress.State(), k.Instructor)
 	out := make([]LabInfo, len(slugs))
 	for i, l := range k.Catalog.Labs {
 		out[i] = LabInfo{Lab: l, Status: access[i].Status, Unlocked: access[i].Unlocked,
-			SolutionUnlocked: access[i].SolutionUnlocked, HintsShown: min(k.Progress.Lab(l.Slug).HintsShown, len(l.AllHints()))}
+			SolutionUnlocked: access[i].SolutionUnlocked, HintsShown: min(k.Progress.Lab(l.Slug).HintsShown(), len(l.AllHints()))}
 	}
 	return out
 }
@@ -187,8 +187,9 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 		return res, nil
 	}
 	before := k.List()
-	k.Progress.Record(li.Slug, res.Passed(), k.Now())
-	if err := k.Progress.Save(); err != nil {
+	if err := k.Progress.Update(func(st *progress.State) {
+		st.Record(li.Slug, progress.Run{At: k.Now(), Passed: res.Passed()})
+	}); err != nil {
 		return res, err
 	}
 	res.Recorded = true
@@ -223,8 +224,8 @@ func (k *Kit) NextHint(n int) (Hint, error) {
 	if len(hints) == 0 {
 		return Hint{}, fmt.Errorf("lab %d has no hints", n)
 	}
-	i := k.Progress.ShowHint(l.Slug, len(hints))
-	if err := k.Progress.Save(); err != nil {
+	var i int
+	if err := k.Progress.Update(func(st *progress.State) { i = st.ShowHint(l.Slug, 1, len(hints), k.Now()) }); err != nil {
 		return Hint{}, err
 	}
 	return Hint{Index: i, Total: len(hints), Text: hints[i]}, nil
@@ -240,8 +241,7 @@ func (k *Kit) Hints(n int) ([]Hint, error) {
 	if len(hints) == 0 {
 		return nil, fmt.Errorf("lab %d has no hints", n)
 	}
-	k.Progress.SetHintsShown(l.Slug, len(hints))
-	if err := k.Progress.Save(); err != nil {
+	if err := k.Progress.Update(func(st *progress.State) { st.SetHintsShown(l.Slug, 1, len(hints), k.Now()) }); err != nil {
 		return nil, err
 	}
 	out := make([]Hint, len(hints))

@@ -60,7 +60,9 @@ func TestSolutionLockedUntilPassed(t *testing.T) {
 	if _, err := k.Solution(1); !errors.As(err, &locked) || !strings.Contains(err.Error(), "pass lab 1 first") {
 		t.Fatalf("err = %v", err)
 	}
-	k.Progress.Record("01-first", true, k.Now())
+	if err := k.Progress.Update(func(st *progress.State) { st.Record("01-first", progress.Run{At: k.Now(), Passed: true}) }); err != nil {
+		t.Fatal(err)
+	}
 	files, err := k.Solution(1)
 	if err != nil || len(files) != 1 || string(files[0].Content) != kittest.Solved("first") {
 		t.Fatalf("files = %+v, err = %v", files, err)
