@@ -32,8 +32,8 @@ const (
 
 // StepProgress is what is remembered about one step of a lab.
 type StepProgress struct {
-	LastRun    string    `json:"last_run,omitempty"`  // RunPass or RunFail: the step's tests in the last run
-	PassedAt   time.Time `json:"passed_at,omitzero"`  // first run in which the step passed
+	LastRun    string    `json:"last_run,omitempty"`    // RunPass or RunFail: the step's tests in the last run
+	PassedAt   time.Time `json:"passed_at,omitzero"`    // first run in which the step passed
 	HintsShown int       `json:"hints_shown,omitempty"` // hints of this step shown so far
 }
 
