@@ -91,6 +91,24 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+func TestMaintainerCommandsAreNotInTheAttendeesUsage(t *testing.T) {
+	ta := newTestApp(t, kittest.New(t))
+	for _, args := range [][]string{{"help"}, {}} {
+		out := ta.expect(t, exitOK, args...)
+		for _, word := range []string{"seal", "verify", "bench", " dev "} {
+			if strings.Contains(out, word) {
+				t.Errorf("checker %s shows the maintainer command %q:\n%s", strings.Join(args, " "), word, out)
+			}
+		}
+	}
+	out := ta.expect(t, exitOK, "help", "dev")
+	for _, word := range []string{"seal [--check]", "verify [N...]", "bench"} {
+		if !strings.Contains(out, word) {
+			t.Errorf("checker help dev lacks %q:\n%s", word, out)
+		}
+	}
+}
+
 func TestBareCheckerListsAndShowsCommands(t *testing.T) {
 	ta := newTestApp(t, kittest.New(t))
 	out := ta.expect(t, exitOK)
@@ -355,10 +373,32 @@ func TestContainers(t *testing.T) {
 func TestRedactWriter(t *testing.T) {
 	var buf bytes.Buffer
 	r := &redactor{}
-	r.add("amqp://ann:p@ss@host:5672/", "postgres://bob:t0p%2Fsecret@db/x", "not a url", "")
+	r.add("amqp://ann:p@ss@host:5672/", "postgres://bob:t0p%2Fsecret@db/x", "amqp://guest:ab#cd@host:5672/", "not a url", "")
 	w := &redactWriter{w: &buf, r: r}
 	fmt.Fprintln(w, "dial amqp://ann:p@ss@host:5672/ and postgres://bob:t0p%2Fsecret@db/x")
-	if got := buf.String(); strings.Contains(got, "p@ss") || strings.Contains(got, "t0p") {
-		t.Fatalf("leaked: %q", got)
+	fmt.Fprintln(w, `parse "amqp://guest:ab#cd@host:5672/": invalid port ":ab" after host`)
+	fmt.Fprintln(w, "as the error echoes it: guest:ab#cd@host")
+	if got := buf.String(); strings.Contains(got, "p@ss") || strings.Contains(got, "t0p") || strings.Contains(got, "ab#cd") {
+		t.Fatalf("a password leaked:\n%s", got)
+	}
+	if got := buf.String(); !strings.Contains(got, "amqp://guest:***@host:5672/") || !strings.Contains(got, "guest:***@host") {
+		t.Fatalf("the masked credentials lost their shape:\n%s", got)
+	}
+}
+
+func TestRedactMasksCredentialsItWasNotTold(t *testing.T) {
+	r := &redactor{}
+	cases := map[string]string{
+		"guest:ab#cd@host":                          "guest:***@host",
+		"dial amqp://u:s3cr/et@10.0.0.9:5672/ room": "dial amqp://u:***@10.0.0.9:5672/ room",
+		`url "postgres://pg:x%20y@db/x"`:            `url "postgres://pg:***@db/x"`,
+		"amqp://guest:***@host/ stays as it is":     "amqp://guest:***@host/ stays as it is",
+		"no secrets: main.go:12: ann@example.com":   "no secrets: main.go:12: ann@example.com",
+		"amqp://guest@host:5672/ has no password":   "amqp://guest@host:5672/ has no password",
+	}
+	for in, want := range cases {
+		if got := r.apply(in); got != want {
+			t.Errorf("apply(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -15,6 +15,11 @@ import (
 // File is the progress file relative to the kit root.
 const File = ".msglabs/progress.json"
 
+// SharedFile is the opt-in progress that travels with a mob's git hand-over, relative to the kit root: outside the
+// git-ignored .msglabs/, committed with the code. When it exists, the kit merges it into File on open and writes
+// every change to both.
+const SharedFile = "mob-progress.json"
+
 // version of the file format. Version 1 kept one hint count per lab; version 2 keeps steps.
 const version = 2
 
