@@ -42,6 +42,7 @@ type app struct {
 	executable      func() (string, error)
 	isTerminal      func() bool
 	now             func() time.Time
+	leftovers       func(ctx context.Context, eps infra.Endpoints) (leftovers, error)
 	instructor      bool
 	red             *redactor
 }
@@ -60,6 +61,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		executable:      os.Executable,
 		isTerminal:      stdoutIsTerminal,
 		now:             time.Now,
+		leftovers:       openNoLeftovers,
 		red:             red,
 	}
 }
@@ -114,6 +116,7 @@ var commands = map[string]command{
 	"mob":        (*app).cmdMob,
 	"bench":      (*app).cmdBench,
 	"dev":        (*app).cmdDev,
+	"clean":      (*app).cmdClean,
 }
 
 func (a *app) main(args []string) int {
