@@ -37,7 +37,7 @@ var errNoRegistry = errors.New("this kit has no leftover registry yet (shared/le
 // noLeftovers stands in until shared/leftover exists: nothing is known, so nothing is removed.
 type noLeftovers struct{}
 
-func (noLeftovers) Sweep(context.Context, string) ([]string, error)       { return nil, errNoRegistry }
+func (noLeftovers) Sweep(context.Context, string) ([]string, error)        { return nil, errNoRegistry }
 func (noLeftovers) Clean(context.Context, time.Duration) ([]string, error) { return nil, errNoRegistry }
 
 // openNoLeftovers is the default app.leftovers.

@@ -52,4 +52,3 @@ func TestPreflightWordsEachFailure(t *testing.T) {
 		t.Fatalf("preflight with both services up = %+v", got)
 	}
 }
-
