@@ -14,14 +14,14 @@ import (
 // Infra is a service the labs cannot use, found before a run or reported by a test during it. It is never the
 // attendee's fault, so a run with one records nothing.
 type Infra struct {
-	Service string // "RabbitMQ", "PostgreSQL"
+	Service string // "RabbitMQ", "PostgreSQL"; "" when Detail names it (a test's INFRA sentence)
 	Detail  string // what happened, URLs redacted
 	Fix     string // what to do
 }
 
 // String is the one line the attendee sees: "INFRA: RabbitMQ … ; fix: …", spelled with story's marker.
 func (p Infra) String() string {
-	s := fmt.Sprintf("%s: %s %s", story.Infra, p.Service, p.Detail)
+	s := fmt.Sprintf("%s: %s", story.Infra, strings.TrimSpace(p.Service+" "+p.Detail))
 	if p.Fix != "" {
 		s += "; fix: " + p.Fix
 	}

@@ -176,6 +176,13 @@ func (st *State) Record(slug string, r Run) {
 	p.CaughtUp = false
 }
 
+// RecordChaos notes that the lab's chaos stage passed in a run of its own (`checker chaos N`). The lab passes only
+// in a run of its visible tests and its chaos stage together.
+func (st *State) RecordChaos(slug string, at time.Time) {
+	st.Start(slug, at)
+	st.lab(slug).ChaosPassed = true
+}
+
 // CatchUp records lab slug as passed by catch-up (the solution was applied, not written), with all its steps
 // passed. A lab that was already solved stays solved.
 func (st *State) CatchUp(slug string, steps int, at time.Time) {

@@ -21,6 +21,7 @@ const LockTimeout = 10 * time.Second
 // (in one process or several) may share a file, and Update keeps them from losing each other's changes.
 type Store struct {
 	path     string
+	lockPath string
 	state    State
 	stamp    stamp
 	warnings []string
@@ -40,8 +41,11 @@ func (a stamp) same(fi os.FileInfo) bool {
 
 // Load reads the progress file at path. A missing file is an empty progress. A corrupt file is moved aside to
 // <path>.corrupt-<time> and reported in the returned warning, and the progress starts afresh; it is never fatal.
-func Load(path string) (s *Store, warning error) {
-	s = &Store{path: path, state: State{Version: version, Labs: map[string]*LabProgress{}}, Now: time.Now}
+func Load(path string) (s *Store, warning error) { return LoadLocked(path, path+".lock") }
+
+// LoadLocked is Load with the lock file at lockPath: a file that is committed keeps its lock out of the work tree.
+func LoadLocked(path, lockPath string) (s *Store, warning error) {
+	s = &Store{path: path, lockPath: lockPath, state: State{Version: version, Labs: map[string]*LabProgress{}}, Now: time.Now}
 	if _, err := s.Reload(); err != nil {
 		return s, err
 	}
@@ -71,10 +75,10 @@ func (s *Store) Warnings() []string {
 // Update applies change to the progress as it is on disk now, under the file lock, and saves it: a change another
 // checker saved since this store last read the file is kept. The store's state becomes the saved one.
 func (s *Store) Update(change func(*State)) error {
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+	if err := mkdirs(s.path, s.lockPath); err != nil {
 		return fmt.Errorf("save progress: %w", err)
 	}
-	unlock, err := lockFile(s.path+".lock", LockTimeout)
+	unlock, err := lockFile(s.lockPath, LockTimeout)
 	if err != nil {
 		return fmt.Errorf("save progress: %w", err)
 	}
@@ -127,10 +131,10 @@ func (s *Store) readLocked() (State, stamp, error) {
 	if err != nil || !corrupt {
 		return st, stp, err
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+	if err := mkdirs(s.lockPath); err != nil {
 		return st, stp, fmt.Errorf("read progress: %w", err)
 	}
-	unlock, err := lockFile(s.path+".lock", LockTimeout)
+	unlock, err := lockFile(s.lockPath, LockTimeout)
 	if err != nil {
 		return st, stp, fmt.Errorf("read progress: %w", err)
 	}
@@ -222,4 +226,14 @@ func joinLines(lines []string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// mkdirs creates the folders of the given files.
+func mkdirs(files ...string) error {
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }

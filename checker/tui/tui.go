@@ -352,7 +352,7 @@ func (m *Model) labKey(msg tea.KeyMsg, n int) (tea.Cmd, bool) {
 		m.screen = scrRun
 		return m.run.toggleWatch(n), true
 	case key.Matches(msg, k.Hint):
-		h, err := m.c.kit.NextHint(n)
+		h, err := m.c.kit.NextHint(n, 0)
 		if err != nil {
 			m.setFlash(err.Error(), true)
 			return nil, true
