@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"msglabs/checker/kittest"
+	"msglabs/checker/lab"
 	"msglabs/checker/progress"
+	"msglabs/checker/seal"
 )
 
 func open(t *testing.T, root string, instructor bool) *Kit {
@@ -25,14 +27,14 @@ func open(t *testing.T, root string, instructor bool) *Kit {
 func sealed(t *testing.T) string {
 	t.Helper()
 	root := kittest.New(t)
-	kittest.Seal(t, root)
+	sealKit(t, root)
 	return root
 }
 
 func stepped(t *testing.T) string {
 	t.Helper()
 	root := kittest.NewStepped(t)
-	kittest.Seal(t, root)
+	sealKit(t, root)
 	return root
 }
 
@@ -118,5 +120,20 @@ func TestResetWithoutGitNeedsTheStarterBlob(t *testing.T) {
 	}
 	if got := kittest.Read(t, root, "labs/01-first/work.go"); got != "package first\n" {
 		t.Fatalf("a failed reset changed the file to %q", got)
+	}
+}
+
+// sealKit writes labs/labs.sum for the kit at root as its files are now, as `checker seal` does.
+func sealKit(t testing.TB, root string) {
+	t.Helper()
+	c, err := lab.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Problems()) > 0 {
+		t.Fatalf("sample kit has problems: %v", c.Problems())
+	}
+	if _, err := seal.Write(c); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -195,7 +195,7 @@ func TestChangedTestOrSharedFileIsNotCounted(t *testing.T) {
 	}
 	root := kittest.New(t)
 	kittest.Write(t, root, map[string]string{"shared/fake/fake.go": "package fake\n"})
-	kittest.Seal(t, root)
+	sealKit(t, root)
 	kittest.Write(t, root, map[string]string{
 		"shared/fake/fake.go":         "package fake\n\n// Edited.\n",
 		"labs/01-first/work.go":       kittest.Solved("first"),
@@ -247,7 +247,7 @@ func TestLost(t *testing.T) {
 	t.Fatal("INFRA: RabbitMQ, the connection was lost mid-run (the test did not cut it); fix: check the broker, then run again")
 }
 `})
-	kittest.Seal(t, root)
+	sealKit(t, root)
 	k := open(t, root, false)
 	res := run(t, k, 1, RunOptions{})
 	if res.Outcome() != InfraDown || len(res.Infra) != 1 || !strings.HasPrefix(res.Infra[0].String(), "INFRA: RabbitMQ, the connection was lost") {
@@ -307,7 +307,7 @@ func TestSharedProgressTravelsWithTheMob(t *testing.T) {
 	// The next mob member's clone: their own .msglabs/ is empty, the committed file came with git.
 	next := kittest.New(t)
 	kittest.Write(t, next, map[string]string{progress.SharedFile: string(data)})
-	kittest.Seal(t, next)
+	sealKit(t, next)
 	if l := open(t, next, false).List(); l[0].Status != progress.Passed || !l[1].Unlocked {
 		t.Fatalf("the next member's list: %+v; want lab 1 passed, lab 2 unlocked", l)
 	}

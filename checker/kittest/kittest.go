@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"msglabs/checker/lab"
-	"msglabs/checker/seal"
 )
 
 // Meta returns the lab.yaml of sample lab 1 or 2: one step with one failing test and a guard. The kit is unsealed.
@@ -264,19 +261,4 @@ func NewStepped(t testing.TB) string {
 	root := New(t)
 	Write(t, root, SteppedFiles())
 	return root
-}
-
-// Seal writes labs/labs.sum for the kit at root as its files are now, as `checker seal` does.
-func Seal(t testing.TB, root string) {
-	t.Helper()
-	c, err := lab.Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(c.Problems()) > 0 {
-		t.Fatalf("sample kit has problems: %v", c.Problems())
-	}
-	if _, err := seal.Write(c); err != nil {
-		t.Fatal(err)
-	}
 }
