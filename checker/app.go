@@ -245,6 +245,9 @@ func infraLine(err error) string {
 type redactor struct {
 	mu      sync.Mutex
 	secrets []string
+	// pieces mask what a URL parser's error echoes of a password it could not parse: Go splits
+	// amqp://guest:ab#cd@host at the #, and says `parse "amqp://guest:ab": invalid port ":ab"`.
+	pieces []*regexp.Regexp
 }
 
 // Credentials in text: after a scheme (the password runs to the next @), and bare user:password@host (no slash in
@@ -263,6 +266,9 @@ func (r *redactor) add(urls ...string) {
 	for _, raw := range urls {
 		for _, p := range passwords(raw) {
 			r.secrets = append(r.secrets, ":"+p+"@", ":"+url.QueryEscape(p)+"@")
+			if i := strings.IndexAny(p, "#?/"); i > 0 {
+				r.pieces = append(r.pieces, regexp.MustCompile(`:`+regexp.QuoteMeta(p[:i])+`(["'\s]|$)`))
+			}
 		}
 	}
 }
@@ -286,10 +292,13 @@ func passwords(raw string) []string {
 
 func (r *redactor) apply(s string) string {
 	r.mu.Lock()
-	secrets := r.secrets
+	secrets, pieces := r.secrets, r.pieces
 	r.mu.Unlock()
 	for _, sec := range secrets {
 		s = strings.ReplaceAll(s, sec, ":"+mask+"@")
+	}
+	for _, piece := range pieces {
+		s = piece.ReplaceAllString(s, ":"+mask+"$1")
 	}
 	s = schemeCreds.ReplaceAllString(s, "${1}"+mask+"@")
 	return bareCreds.ReplaceAllString(s, "${1}${2}"+mask+"@")
