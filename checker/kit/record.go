@@ -143,7 +143,7 @@ func (k *Kit) Share(on bool) (string, error) {
 // sharedLock is the shared progress's lock file: under .msglabs/, out of what the mob commits.
 func (k *Kit) sharedLock() string { return k.path(progress.File) + ".shared.lock" }
 
-// labBefore returns the labs before lab n, in catalog order.
+// labsBefore returns the labs before lab n, in catalog order.
 func (k *Kit) labsBefore(n int) ([]lab.Lab, error) {
 	i := k.Catalog.Index(n)
 	if i < 0 {
