@@ -61,7 +61,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		executable:      os.Executable,
 		isTerminal:      stdoutIsTerminal,
 		now:             time.Now,
-		leftovers:       openNoLeftovers,
+		leftovers:       openRegistry,
 		red:             red,
 	}
 }
@@ -250,12 +250,8 @@ type redactor struct {
 	pieces []*regexp.Regexp
 }
 
-// Credentials in text: after a scheme (the password runs to the next @), and bare user:password@host (no slash in
-// the password, so a URL already masked is not masked again from its scheme).
-var (
-	schemeCreds = regexp.MustCompile(`(://[^\s:/@]+:)[^\s@]+@`)
-	bareCreds   = regexp.MustCompile(`(^|[\s"'(<=,])([^\s:/@"'(<=,]+:)[^\s@/"']+@`)
-)
+// schemeCreds finds the password of a URL that does not parse (it runs from the user's colon to the next @).
+var schemeCreds = regexp.MustCompile(`(://[^\s:/@]+:)[^\s@]+@`)
 
 // mask is what a password becomes.
 const mask = "***"
@@ -300,8 +296,7 @@ func (r *redactor) apply(s string) string {
 	for _, piece := range pieces {
 		s = piece.ReplaceAllString(s, ":"+mask+"$1")
 	}
-	s = schemeCreds.ReplaceAllString(s, "${1}"+mask+"@")
-	return bareCreds.ReplaceAllString(s, "${1}${2}"+mask+"@")
+	return infra.RedactText(s)
 }
 
 // redactWriter writes through a redactor. Callers write whole lines, so a secret is never split across writes.

@@ -2,18 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 	"time"
 
 	"msglabs/shared/infra"
+	"msglabs/shared/leftover"
 )
 
 // EnvOwner names the owner of the broker names and schemas a checkout's test runs create (D6).
-const EnvOwner = "MSGLABS_OWNER"
+const EnvOwner = leftover.EnvOwner
 
 // sweepTimeout bounds the start-up sweep; it runs beside the build of the test binary and never delays a verdict
 // by more than this.
@@ -31,27 +31,46 @@ type leftovers interface {
 	Clean(ctx context.Context, olderThan time.Duration) ([]string, error)
 }
 
-// errNoRegistry says that this kit has no leftover registry yet.
-var errNoRegistry = errors.New("this kit has no leftover registry yet (shared/leftover)")
+// registry is shared/leftover's registry of the names test runs create, on the run's services.
+type registry struct{ kit leftover.Kit }
 
-// noLeftovers stands in until shared/leftover exists: nothing is known, so nothing is removed.
-type noLeftovers struct{}
+func (r registry) Sweep(ctx context.Context, owner string) ([]string, error) {
+	res, err := r.kit.Sweep(ctx, owner)
+	return names(res), err
+}
 
-func (noLeftovers) Sweep(context.Context, string) ([]string, error)        { return nil, errNoRegistry }
-func (noLeftovers) Clean(context.Context, time.Duration) ([]string, error) { return nil, errNoRegistry }
+func (r registry) Clean(ctx context.Context, olderThan time.Duration) ([]string, error) {
+	res, err := r.kit.Clean(ctx, olderThan)
+	return names(res), err
+}
 
-// openNoLeftovers is the default app.leftovers.
-func openNoLeftovers(context.Context, infra.Endpoints) (leftovers, error) { return noLeftovers{}, nil }
+func names(res leftover.Result) []string {
+	out := make([]string, 0, len(res.Removed))
+	for _, rec := range res.Removed {
+		out = append(out, fmt.Sprintf("%s %s", rec.Kind, rec.Name))
+	}
+	return out
+}
 
-// owner returns this checkout's owner id: MSGLABS_OWNER, else 6 hex digits of sha256(hostname + kit root), the
-// harness's default, so the checker sweeps the names its tests create.
+// openRegistry is the default app.leftovers.
+func openRegistry(_ context.Context, eps infra.Endpoints) (leftovers, error) {
+	return registry{leftover.Kit{AMQPURL: eps.AMQP.URL, DatabaseURL: eps.Database.URL}}, nil
+}
+
+// Owner ids as shared/leftover reads them from MSGLABS_OWNER: lower case, letters and digits, at most 12.
+var ownerUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
+
+const maxOwnerLen = 12
+
+// owner returns this checkout's owner id, the one the harness puts in every name it creates: MSGLABS_OWNER (as
+// shared/leftover cleans it), else leftover.DefaultOwner of this host and the kit root. The checker passes it to
+// the test binaries, so the start-up sweep and clean find exactly this checkout's names.
 func (a *app) owner(root string) string {
-	if o := a.getenv(EnvOwner); o != "" {
-		return o
+	if v := ownerUnsafe.ReplaceAllString(strings.ToLower(a.getenv(EnvOwner)), ""); v != "" {
+		return v[:min(len(v), maxOwnerLen)]
 	}
 	host, _ := os.Hostname()
-	sum := sha256.Sum256([]byte(host + root))
-	return hex.EncodeToString(sum[:])[:6]
+	return leftover.DefaultOwner(host, root)
 }
 
 func (a *app) cmdClean(ctx context.Context, args []string) int {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"msglabs/checker/doctor"
 	"msglabs/checker/gotest"
@@ -15,6 +17,7 @@ import (
 	"msglabs/checker/progress"
 	"msglabs/shared/fault"
 	"msglabs/shared/infra"
+	"msglabs/shared/leftover"
 )
 
 // realLab is the lab the end-to-end tests run: its tests talk to RabbitMQ and PostgreSQL, and take about a second.
@@ -88,11 +91,7 @@ func TestWrongBrokerPasswordIsInfraAndRecordsNothing(t *testing.T) {
 	}
 }
 
-// pendingHarnessInfra names what the mid-run test waits for; the lead removes the skip when it lands.
-const pendingHarnessInfra = "until the harness words a broker connection it did not cut as INFRA (D6, helper hygiene)"
-
 func TestBrokerConnectionCutMidRunIsInfraAndRecordsNothing(t *testing.T) {
-	t.Skip(pendingHarnessInfra)
 	root := miniKit(t, realLab)
 	proxy, err := fault.NewProxy("127.0.0.1:5672", nil)
 	if err != nil {
@@ -123,5 +122,64 @@ func TestBrokerConnectionCutMidRunIsInfraAndRecordsNothing(t *testing.T) {
 	}
 	if err := k.Record(res); err != nil || res.Recorded {
 		t.Fatalf("an INFRA run was recorded (%v)", err)
+	}
+}
+
+// ownedBy returns the registered names of owner on the local services.
+func ownedBy(t *testing.T, owner string) []string {
+	t.Helper()
+	recs, err := leftover.Kit{AMQPURL: infra.DefaultAMQP, DatabaseURL: infra.DefaultDatabase}.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		if r.Owner == owner {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+func TestNothingIsLeftAfterAnInterruptedRunAndClean(t *testing.T) {
+	root := miniKit(t, realLab)
+	owner := fmt.Sprintf("t%x", time.Now().UnixNano()&0xffffff)
+	ta := newTestApp(t, root)
+	ta.env[EnvOwner] = owner
+	ta.realServices(infra.DefaultAMQP)
+	k, err := kit.Open(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	interrupted := make(chan []string, 1)
+	_, err = k.Run(ctx, 1, kit.RunOptions{Endpoints: infra.Endpoints{AMQP: infra.Endpoint{URL: infra.DefaultAMQP},
+		Database: infra.Endpoint{URL: infra.DefaultDatabase}}, Owner: owner}, func(ev gotest.Event) {
+		if ev.Kind != gotest.TestStarted {
+			return
+		}
+		once.Do(func() {
+			go func() { // Ctrl-C once the test has created its names
+				deadline := time.Now().Add(30 * time.Second)
+				for len(ownedBy(t, owner)) == 0 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				interrupted <- ownedBy(t, owner)
+				cancel()
+			}()
+		})
+	})
+	if err == nil {
+		t.Fatal("the interrupted run returned no error")
+	}
+	if names := <-interrupted; len(names) == 0 {
+		t.Fatal("the test registered no names before the interrupt: nothing to clean, the test proves nothing")
+	}
+	t.Logf("left before clean: %v", ownedBy(t, owner))
+	ta.expect(t, exitOK, "clean")
+	if left := ownedBy(t, owner); len(left) != 0 {
+		t.Fatalf("after checker clean, owner %s still has %v", owner, left)
 	}
 }
