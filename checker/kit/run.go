@@ -174,7 +174,9 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 	res.Report, res.Kind = rep, rep.Kind()
 	k.judgeSteps(res)
 	if res.Kind == gotest.Passed && len(res.NotCounted) == 0 && li.Chaos != nil && !o.NoChaos {
-		if err := k.runChaos(ctx, res, o, ChaosOptions{}, onEvent); err != nil {
+		checked := o
+		checked.Probes = nil // the services answered the preflight of the visible tests a moment ago
+		if err := k.runChaos(ctx, res, checked, ChaosOptions{}, onEvent); err != nil {
 			return res, err
 		}
 	}
