@@ -20,6 +20,7 @@ import (
 	"msglabs/checker/doctor"
 	"msglabs/checker/kit"
 	"msglabs/checker/progress"
+	"msglabs/checker/room"
 	"msglabs/shared/infra"
 )
 
@@ -96,6 +97,9 @@ const maintainerUsage = `kit maintainers' commands (go run ./checker <command>):
   bench [--count K]              throughput of the lab 6 and 7 solutions next to raw amqp091-go
   dev check | dev readme         the kit's conventions as rules (check), or regenerate the README parts (readme)
   clean --older-than D           (instructor) remove every kit leftover older than D on the room's services
+
+the instructor's room (ROOM.md):
+  ` + room.Usage + `
 `
 
 // command is one subcommand of the checker.

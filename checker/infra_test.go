@@ -15,6 +15,7 @@ import (
 	"msglabs/checker/kit"
 	"msglabs/checker/lab"
 	"msglabs/checker/progress"
+	"msglabs/checker/room"
 	"msglabs/shared/fault"
 	"msglabs/shared/infra"
 	"msglabs/shared/leftover"
@@ -181,5 +182,28 @@ func TestNothingIsLeftAfterAnInterruptedRunAndClean(t *testing.T) {
 	ta.expect(t, exitOK, "clean")
 	if left := ownedBy(t, owner); len(left) != 0 {
 		t.Fatalf("after checker clean, owner %s still has %v", owner, left)
+	}
+}
+
+func TestRunIsAnnouncedToTheRoomWithoutChangingItsResult(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test and publishes to RabbitMQ")
+	}
+	if err := infra.DialTCP(context.Background(), infra.DefaultAMQP); err != nil {
+		t.Skipf("no RabbitMQ at the local default: %v", err)
+	}
+	ta := newTestApp(t, sealedKit(t))
+	ta.realServices(infra.DefaultAMQP)
+	ta.env[room.EnvRoom] = fmt.Sprintf("nobody%x", time.Now().UnixNano()&0xffffff) // a room nobody set up
+	ta.env[room.EnvAttendee] = "ann"
+	out := ta.expect(t, exitFailing, "run", "1")
+	wantAll(t, out, "✗ lab 1: step 1 of 1 failing")
+	if !strings.Contains(ta.errOut.String(), "this run was not shown in room") {
+		t.Fatalf("stderr = %q, want the room's one warning line", ta.errOut)
+	}
+	delete(ta.env, room.EnvRoom)
+	ta.expect(t, exitFailing, "run", "1")
+	if ta.errOut.Len() != 0 {
+		t.Fatalf("without a room the run said on stderr: %q", ta.errOut)
 	}
 }

@@ -227,6 +227,7 @@ func (a *app) finishLabRun(ctx context.Context, cmd string, lr *labRun, res *kit
 	for _, w := range lr.k.Progress.Warnings() {
 		fmt.Fprintf(a.stderr, "checker: warning: %s\n", w)
 	}
+	a.announce(ctx, lr, res)
 	lines := report.Run(res, a.reportOptions(lr.k))
 	code := outcomeExit(res.Outcome())
 	if asJSON {
