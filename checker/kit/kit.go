@@ -13,13 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"msglabs/checker/gotest"
 	"msglabs/checker/lab"
 	"msglabs/checker/progress"
 	"msglabs/checker/safefile"
 	"msglabs/checker/seal"
 	"msglabs/checker/textdiff"
-	"msglabs/shared/infra"
 )
 
 // EnvInstructor, set to 1, unlocks every lab and solution.
@@ -28,19 +26,23 @@ const EnvInstructor = "MSGLABS_INSTRUCTOR"
 // BackupDir is where reset and apply keep the attendee's files, relative to the kit root.
 const BackupDir = ".msglabs/backup"
 
-// Kit is one checkout of the workshop kit.
+// Kit is one checkout of the workshop kit. It is owned by one goroutine; other goroutines (a run in the
+// background) open a Kit of their own, and the progress file keeps them in step (progress.Store).
 type Kit struct {
 	Root       string
 	Catalog    *lab.Catalog
 	Progress   *progress.Store
 	Instructor bool
+	// Shared is the mob's committed progress (progress.SharedFile), nil unless the checkout opted in.
+	Shared *progress.Store
 	// Warnings are problems that did not stop the kit from opening, e.g. a corrupt progress file.
 	Warnings []string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
 
-// Open finds the kit root above dir, loads the catalog and the progress.
+// Open finds the kit root above dir, loads the catalog and the progress, and merges the mob's shared progress
+// into it when the checkout has one.
 func Open(dir string, instructor bool) (*Kit, error) {
 	root, err := lab.FindRoot(dir)
 	if err != nil {
@@ -55,12 +57,17 @@ func Open(dir string, instructor bool) (*Kit, error) {
 		k.Warnings = append(k.Warnings, p+" (lab skipped)")
 	}
 	var warn error
-	k.Progress, warn = progress.Load(filepath.Join(root, filepath.FromSlash(progress.File)))
+	k.Progress, warn = progress.Load(k.path(progress.File))
 	if warn != nil {
 		k.Warnings = append(k.Warnings, warn.Error())
 	}
+	if err := k.openShared(); err != nil {
+		k.Warnings = append(k.Warnings, err.Error())
+	}
 	return k, nil
 }
+
+func (k *Kit) path(rel string) string { return filepath.Join(k.Root, filepath.FromSlash(rel)) }
 
 // InstructorFromEnv reports whether MSGLABS_INSTRUCTOR asks for instructor mode.
 func InstructorFromEnv(getenv func(string) string) bool {
@@ -74,8 +81,31 @@ type LabInfo struct {
 	Status           progress.Status `json:"status"`
 	Unlocked         bool            `json:"unlocked"`
 	SolutionUnlocked bool            `json:"solution_unlocked"`
-	HintsShown       int             `json:"hints_shown"`
+	CaughtUp         bool            `json:"caught_up,omitempty"` // passed by catch-up, not solved
+	ChaosPassed      bool            `json:"chaos_passed,omitempty"`
+	StartedAt        time.Time       `json:"started_at,omitzero"` // first run or hint
+	HintsShown       int             `json:"hints_shown"`         // over all steps
+	// Current is the step the attendee is on: the first step whose tests did not pass in the last run (1 before
+	// any run; the last step once all pass).
+	Current   int        `json:"current_step"`
+	StepInfos []StepInfo `json:"step_progress"`
 }
+
+// StepInfo is one step of a lab with its progress.
+type StepInfo struct {
+	Number     int    `json:"number"`
+	Title      string `json:"title"`
+	Status     string `json:"status"` // "passed", "failing" or "todo" (by the last run)
+	HintsShown int    `json:"hints_shown"`
+	Hints      int    `json:"hints"`
+}
+
+// Step statuses.
+const (
+	StepPassed  = "passed"
+	StepFailing = "failing"
+	StepTodo    = "todo"
+)
 
 // List returns the labs that exist, in order, with their status.
 func (k *Kit) List() []LabInfo {
@@ -83,13 +113,39 @@ func (k *Kit) List() []LabInfo {
 	for i, l := range k.Catalog.Labs {
 		slugs[i] = l.Slug
 	}
-	access := progress.Statuses(slugs, k.Progress.State, k.Instructor)
+	st := k.Progress.State()
+	access := progress.Statuses(slugs, st, k.Instructor)
 	out := make([]LabInfo, len(slugs))
 	for i, l := range k.Catalog.Labs {
+		p := st.Lab(l.Slug)
 		out[i] = LabInfo{Lab: l, Status: access[i].Status, Unlocked: access[i].Unlocked,
-			SolutionUnlocked: access[i].SolutionUnlocked, HintsShown: min(k.Progress.Lab(l.Slug).HintsShown, len(l.AllHints()))}
+			SolutionUnlocked: access[i].SolutionUnlocked, CaughtUp: access[i].CaughtUp, ChaosPassed: p.ChaosPassed,
+			StartedAt: p.StartedAt, Current: currentStep(l, p)}
+		for j, s := range l.Steps {
+			sp := p.Step(j + 1)
+			si := StepInfo{Number: j + 1, Title: s.Title, Status: StepTodo, HintsShown: min(sp.HintsShown, len(s.Hints)), Hints: len(s.Hints)}
+			switch sp.LastRun {
+			case progress.RunPass:
+				si.Status = StepPassed
+			case progress.RunFail:
+				si.Status = StepFailing
+			}
+			out[i].HintsShown += si.HintsShown
+			out[i].StepInfos = append(out[i].StepInfos, si)
+		}
 	}
 	return out
+}
+
+// currentStep is the first step whose tests did not pass in the last run: 1 before any run, the last step once
+// all pass.
+func currentStep(l lab.Lab, p progress.LabProgress) int {
+	for j := range l.Steps {
+		if p.Step(j+1).LastRun != progress.RunPass {
+			return j + 1
+		}
+	}
+	return max(len(l.Steps), 1)
 }
 
 // Info returns lab n with its status.
@@ -123,132 +179,6 @@ func (k *Kit) solutionAccess(n int) (LabInfo, error) {
 			How: fmt.Sprintf("pass lab %d first (checker run %d), or use instructor mode (--instructor or %s=1)", n, n, EnvInstructor)}
 	}
 	return li, nil
-}
-
-// TestEnv returns the environment a lab's tests need: where the services are and where the checker is.
-func TestEnv(eps infra.Endpoints, checker string) []string {
-	env := []string{infra.EnvAMQP + "=" + eps.AMQP.URL, infra.EnvDatabase + "=" + eps.Database.URL}
-	if checker != "" {
-		env = append(env, infra.EnvChecker+"="+checker)
-	}
-	return env
-}
-
-// RunOptions configure a lab run.
-type RunOptions struct {
-	Endpoints infra.Endpoints // from infra.Resolve
-	Checker   string          // path of the checker binary, for MSGLABS_CHECKER
-	Timeout   time.Duration   // go test -timeout; 0 means gotest.DefaultTimeout
-}
-
-// RunResult is the outcome of running a lab against the attendee's files.
-type RunResult struct {
-	Lab         lab.Lab
-	Report      *gotest.Report
-	Kind        gotest.Kind // passed, failed, build-error, panic, timeout, infra
-	WasLocked   bool        // the lab was run although it is locked
-	TestsEdited []string    // test files that differ from the shipped ones; nothing is recorded then
-	Unsealed    bool        // the lab has no seal yet (a kit in the making); nothing is recorded then
-	Recorded    bool        // the outcome was saved in the progress
-	Unlocked    []string    // what this run unlocked: "lab 4", "solution 3"
-}
-
-// Passed reports whether every test passed.
-func (r *RunResult) Passed() bool { return r.Kind == gotest.Passed }
-
-// Run runs lab n's tests against the attendee's files, streaming test events to onEvent (which may be nil), and
-// records a pass or a failure in the progress unless the test files were edited or the run says nothing about
-// the lab (INFRA).
-func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.Event)) (*RunResult, error) {
-	li, err := k.Info(n)
-	if err != nil {
-		return nil, err
-	}
-	res := &RunResult{Lab: li.Lab, WasLocked: !li.Unlocked}
-	stale, err := seal.CheckLab(ctx, k.Catalog, li.Lab, true)
-	if err != nil {
-		return nil, err
-	}
-	res.Unsealed = len(li.Sealed.Tests) == 0
-	for _, s := range stale {
-		if !res.Unsealed && s.Kind == lab.KindTest {
-			res.TestsEdited = append(res.TestsEdited, s.File)
-		}
-	}
-	rep, err := gotest.Run(ctx, gotest.Options{
-		Dir: k.Root, Package: "./" + li.Dir() + "/", LabDir: li.Dir(),
-		Env: TestEnv(o.Endpoints, o.Checker), Timeout: o.Timeout, Quick: true,
-	}, onEvent)
-	if err != nil {
-		return nil, fmt.Errorf("run lab %d: %w", n, err)
-	}
-	res.Report, res.Kind = rep, rep.Kind()
-	if res.Kind == gotest.InfraError || res.Kind == gotest.NoTests || len(res.TestsEdited) > 0 || res.Unsealed {
-		return res, nil
-	}
-	before := k.List()
-	k.Progress.Record(li.Slug, res.Passed(), k.Now())
-	if err := k.Progress.Save(); err != nil {
-		return res, err
-	}
-	res.Recorded = true
-	after := k.List()
-	var labs, solutions []string
-	for i := range after {
-		if after[i].Unlocked && !before[i].Unlocked {
-			labs = append(labs, fmt.Sprintf("lab %d", after[i].Number))
-		}
-		if after[i].SolutionUnlocked && !before[i].SolutionUnlocked {
-			solutions = append(solutions, fmt.Sprintf("solution %d", after[i].Number))
-		}
-	}
-	res.Unlocked = append(labs, solutions...)
-	return res, nil
-}
-
-// Hint is one hint of a lab.
-type Hint struct {
-	Index int // 0-based
-	Total int
-	Text  string
-}
-
-// NextHint returns the next hint of lab n not shown yet (the last one again once all were shown) and remembers it.
-func (k *Kit) NextHint(n int) (Hint, error) {
-	l, err := k.Catalog.Lab(n)
-	if err != nil {
-		return Hint{}, err
-	}
-	hints := l.AllHints()
-	if len(hints) == 0 {
-		return Hint{}, fmt.Errorf("lab %d has no hints", n)
-	}
-	i := k.Progress.ShowHint(l.Slug, len(hints))
-	if err := k.Progress.Save(); err != nil {
-		return Hint{}, err
-	}
-	return Hint{Index: i, Total: len(hints), Text: hints[i]}, nil
-}
-
-// Hints returns every hint of lab n and remembers that all were shown.
-func (k *Kit) Hints(n int) ([]Hint, error) {
-	l, err := k.Catalog.Lab(n)
-	if err != nil {
-		return nil, err
-	}
-	hints := l.AllHints()
-	if len(hints) == 0 {
-		return nil, fmt.Errorf("lab %d has no hints", n)
-	}
-	k.Progress.SetHintsShown(l.Slug, len(hints))
-	if err := k.Progress.Save(); err != nil {
-		return nil, err
-	}
-	out := make([]Hint, len(hints))
-	for i, h := range hints {
-		out[i] = Hint{Index: i, Total: len(hints), Text: h}
-	}
-	return out, nil
 }
 
 // File is one file of a lab: its name in the lab folder, its path relative to the kit root, and its content.
@@ -290,6 +220,28 @@ func (k *Kit) Solution(n int) ([]File, error) {
 		out = append(out, File{Name: f, Path: rel, Content: StripBuildLine(data)})
 	}
 	return out, nil
+}
+
+// FollowUpFile is a lab's follow-up, in its folder: what just happened, why the fix works, its cost and limits, what
+// a framework does here. It unlocks with the solution.
+const FollowUpFile = "FOLLOWUP.md"
+
+// FollowUp returns lab n's follow-up and its path relative to the kit root; "" when the lab has none yet. It
+// refuses while the solution is locked (a *LockedError).
+func (k *Kit) FollowUp(n int) (text, rel string, err error) {
+	li, err := k.solutionAccess(n)
+	if err != nil {
+		return "", "", err
+	}
+	rel = li.Dir() + "/" + FollowUpFile
+	data, err := os.ReadFile(k.Catalog.Path(rel))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", rel, nil
+	}
+	if err != nil {
+		return "", rel, fmt.Errorf("read follow-up: %w", err)
+	}
+	return string(data), rel, nil
 }
 
 // SolutionDiff returns a unified diff from the attendee's files of lab n to the solution; "" when they are equal.
@@ -368,11 +320,17 @@ func (k *Kit) Reset(ctx context.Context, n int) (string, error) {
 
 // backup copies the lab's edit files to .msglabs/backup/<time>/<slug>/ and returns that folder relative to the root.
 func (k *Kit) backup(l lab.Lab) (string, error) {
-	stamp := k.Now().Format("20060102-150405.000")
-	rel := BackupDir + "/" + stamp + "/" + l.Slug
-	dir := k.Catalog.Path(rel)
+	stamp := k.backupStamp()
+	return BackupDir + "/" + stamp + "/" + l.Slug, k.backupTo(stamp, l)
+}
+
+func (k *Kit) backupStamp() string { return k.Now().Format("20060102-150405.000") }
+
+// backupTo copies the lab's edit files to .msglabs/backup/<stamp>/<slug>/.
+func (k *Kit) backupTo(stamp string, l lab.Lab) error {
+	dir := k.path(BackupDir + "/" + stamp + "/" + l.Slug)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("backup: %w", err)
+		return fmt.Errorf("backup: %w", err)
 	}
 	for _, f := range l.Edit {
 		data, err := os.ReadFile(filepath.Join(k.Catalog.Path(l.Dir()), f))
@@ -380,11 +338,11 @@ func (k *Kit) backup(l lab.Lab) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("backup: %w", err)
+			return fmt.Errorf("backup: %w", err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
-			return "", fmt.Errorf("backup: %w", err)
+			return fmt.Errorf("backup: %w", err)
 		}
 	}
-	return rel, nil
+	return nil
 }

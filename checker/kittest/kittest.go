@@ -142,3 +142,123 @@ func Commit(t testing.TB, root string) {
 	Git(t, root, "add", "-A")
 	Git(t, root, "commit", "-q", "-m", "kit")
 }
+
+// SteppedMeta is the lab.yaml of sample lab 3, 03-steps: two steps (the first with a guard), two named mistakes (one
+// caught by a guard, one by the chaos stage) and a chaos stage.
+const SteppedMeta = `title: Third, in steps
+summary: Orders go missing, then stall, then break under faults.
+edit: [work.go]
+steps:
+  - title: the first concept
+    concept: First must say true
+    solo: 5
+    mob: 5
+    failing:
+      - test: TestFirst
+        marker: LOST
+    guards: [TestGuard]
+    hints:
+      - "One: think about it."
+      - "One: return true."
+  - title: the second concept
+    concept: Second must say true
+    solo: 5
+    mob: 5
+    failing:
+      - test: TestSecond
+        marker: STALLED
+    hints:
+      - "Two: think about it."
+      - "Two: return true."
+      - "Two: really, return true."
+mistakes:
+  - name: bill-twice
+    step: 1
+    says: billing on every delivery charges a redelivered order twice
+    caught: {test: TestGuard, marker: DUPLICATE}
+  - name: fragile
+    step: 2
+    says: it works until a process crashes
+    caught: {test: TestChaos, marker: LOST}
+chaos: {runs: 3}
+`
+
+// SteppedWork is a work.go of sample lab 3 with each function returning what is given.
+func SteppedWork(first, second, careless, sturdy bool) string {
+	return fmt.Sprintf(`package steps
+
+// First is step 1.
+func First() bool { return %t } // TODO(lab): step 1
+
+// Second is step 2.
+func Second() bool { return %t } // TODO(lab): step 2
+
+// Careless is the mistake the guard catches.
+func Careless() bool { return %t }
+
+// Sturdy is what the chaos stage wants.
+func Sturdy() bool { return %t }
+`, first, second, careless, sturdy)
+}
+
+// SteppedFiles returns the files of sample lab 3 (03-steps).
+func SteppedFiles() map[string]string {
+	return map[string]string{
+		"labs/03-steps/lab.yaml": SteppedMeta,
+		"labs/03-steps/work.go":  SteppedWork(false, false, false, false),
+		"labs/03-steps/steps_test.go": `// Do not edit: these tests show the failures.
+package steps
+
+import "testing"
+
+func TestFirst(t *testing.T) {
+	if !First() {
+		t.Fatal("LOST: order o-1 was never billed (1 placed, 0 billed)\n\ntimeline:\n  +0.001s  sales  publish o-1")
+	}
+}
+
+func TestGuard(t *testing.T) {
+	if Careless() {
+		t.Fatal("DUPLICATE: order o-2 was billed twice (1 placed, 2 billed)")
+	}
+}
+
+func TestSecond(t *testing.T) {
+	if !Second() {
+		t.Fatal("STALLED: order o-3 waited forever")
+	}
+}
+`,
+		"labs/03-steps/chaos_test.go": `package steps
+
+import (
+	"os"
+	"testing"
+)
+
+func TestChaos(t *testing.T) {
+	if os.Getenv("MSGLABS_CHAOS") == "" {
+		t.Skip("the chaos stage runs from the checker")
+	}
+	seed := os.Getenv("MSGLABS_CHAOS_SEED")
+	if seed == "" {
+		seed = "7" // the lab's fixed default
+	}
+	t.Logf("chaos: %s schedules from seed %s", os.Getenv("MSGLABS_CHAOS_RUNS"), seed)
+	if !Sturdy() {
+		t.Fatalf("LOST: under schedule %s, order o-9 was never billed\n\nreplay: bin/checker chaos 3 --seed %s", seed, seed)
+	}
+}
+`,
+		"labs/03-steps/FOLLOWUP.md":  "# After lab 3\n\nWhat just happened: the steps passed.\n",
+		"solutions/03-steps/work.go": "//go:build solution\n\n" + SteppedWork(true, true, false, true),
+	}
+}
+
+// NewStepped writes the sample kit with lab 3 (SteppedFiles) into a temporary directory and returns its root.
+func NewStepped(t testing.TB) string {
+	t.Helper()
+	root := New(t)
+	Write(t, root, SteppedFiles())
+	return root
+}

@@ -1,135 +1,275 @@
-// Package progress remembers, per attendee checkout, which labs passed, how the last run went and how many hints
-// were shown, in .msglabs/progress.json; and it decides what is unlocked.
+// Package progress remembers, per attendee checkout, how each lab and each of its steps went, how many hints were
+// shown per step, when the lab was started, whether it was passed or only caught up, and whether its chaos stage
+// passed; and it decides what is unlocked.
+//
+// The state lives in .msglabs/progress.json. Several checkers may share one checkout (the TUI in one terminal,
+// `make lab-N` in another), so every change goes through Store.Update: it takes a file lock, re-reads the file, applies
+// the change to what is on disk now, and writes it back atomically. Nothing another checker recorded is lost.
 package progress
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
-
-	"msglabs/checker/safefile"
 )
 
 // File is the progress file relative to the kit root.
 const File = ".msglabs/progress.json"
 
-// version of the file format.
-const version = 1
+// SharedFile is the opt-in progress that travels with a mob's git hand-over, relative to the kit root: outside the
+// git-ignored .msglabs/, committed with the code. When it exists, the kit merges it into File on open and writes
+// every change to both.
+const SharedFile = "mob-progress.json"
+
+// version of the file format. Version 1 kept one hint count per lab; version 2 keeps steps.
+const version = 2
+
+// Bounds that a loaded value must respect; anything outside is clamped on load, so a hand-edited file never panics.
+const (
+	maxHints = 100 // hints shown per step
+	maxSteps = 32  // steps per lab
+)
+
+// Outcomes of a run, as stored.
+const (
+	RunPass = "pass"
+	RunFail = "fail"
+)
+
+// StepProgress is what is remembered about one step of a lab.
+type StepProgress struct {
+	LastRun    string    `json:"last_run,omitempty"`    // RunPass or RunFail: the step's tests in the last run
+	PassedAt   time.Time `json:"passed_at,omitzero"`    // first run in which the step passed
+	HintsShown int       `json:"hints_shown,omitempty"` // hints of this step shown so far
+}
 
 // LabProgress is what is remembered about one lab.
 type LabProgress struct {
-	Passed     bool      `json:"passed,omitempty"`   // passed at least once: unlocks the next lab and this solution
-	PassedAt   time.Time `json:"passed_at,omitzero"` // first pass
-	LastRun    string    `json:"last_run,omitempty"` // "pass" or "fail"
-	LastRunAt  time.Time `json:"last_run_at,omitzero"`
-	HintsShown int       `json:"hints_shown,omitempty"`
+	Passed      bool      `json:"passed,omitempty"`    // passed at least once (visible tests and chaos): unlocks
+	PassedAt    time.Time `json:"passed_at,omitzero"`  // first pass
+	CaughtUp    bool      `json:"caught_up,omitempty"` // passed by `checker catch-up` (solution applied), not solved
+	StartedAt   time.Time `json:"started_at,omitzero"` // first run or first hint
+	LastRun     string    `json:"last_run,omitempty"`  // RunPass or RunFail
+	LastRunAt   time.Time `json:"last_run_at,omitzero"`
+	ChaosPassed bool      `json:"chaos_passed,omitempty"` // the chaos stage passed at least once
+	// Steps are keyed by step number, from 1.
+	Steps map[int]*StepProgress `json:"steps,omitempty"`
 }
 
-// State is the content of the progress file, keyed by lab slug.
+// Step returns the progress of step k (a zero value if there is none yet).
+func (p LabProgress) Step(k int) StepProgress {
+	if s := p.Steps[k]; s != nil {
+		return *s
+	}
+	return StepProgress{}
+}
+
+// HintsShown is the number of hints shown over all steps.
+func (p LabProgress) HintsShown() int {
+	n := 0
+	for _, s := range p.Steps {
+		if s != nil {
+			n += s.HintsShown
+		}
+	}
+	return n
+}
+
+func (p *LabProgress) step(k int) *StepProgress {
+	if p.Steps == nil {
+		p.Steps = map[int]*StepProgress{}
+	}
+	s := p.Steps[k]
+	if s == nil {
+		s = &StepProgress{}
+		p.Steps[k] = s
+	}
+	return s
+}
+
+func (p LabProgress) clone() *LabProgress {
+	c := p
+	c.Steps = nil
+	for k, s := range p.Steps {
+		if s != nil {
+			c.step(k)
+			*c.Steps[k] = *s
+		}
+	}
+	return &c
+}
+
+// State is the content of the progress file, keyed by lab slug. Its methods change it in memory; Store.Update is
+// how a change reaches the file.
 type State struct {
 	Version int                     `json:"version"`
 	Labs    map[string]*LabProgress `json:"labs"`
 }
 
-// Store is the progress of one kit checkout.
-type Store struct {
-	path  string
-	State State
-}
-
-// Load reads the progress file at path. A missing file is an empty progress. A corrupt file is also an empty
-// progress (it is rebuilt on the next Save), and the returned warning says so; it is never fatal.
-func Load(path string) (s *Store, warning error) {
-	s = &Store{path: path, State: State{Version: version, Labs: map[string]*LabProgress{}}}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return s, fmt.Errorf("read progress %s: %w; starting afresh", path, err)
-	}
-	var st State
-	if err := json.Unmarshal(data, &st); err != nil {
-		return s, fmt.Errorf("progress file %s is corrupt (%v); starting afresh, it will be rewritten", path, err)
-	}
-	if st.Labs == nil {
-		st.Labs = map[string]*LabProgress{}
-	}
-	for k, v := range st.Labs {
-		if v == nil {
-			delete(st.Labs, k)
-		}
-	}
-	st.Version = version
-	s.State = st
-	return s, nil
-}
-
-// Path is the file the store saves to.
-func (s *Store) Path() string { return s.path }
-
-// Lab returns the progress of a lab (a zero value if there is none yet).
-func (s *Store) Lab(slug string) LabProgress {
-	if p := s.State.Labs[slug]; p != nil {
-		return *p
+// Lab returns a copy of the progress of a lab (a zero value if there is none yet).
+func (st *State) Lab(slug string) LabProgress {
+	if p := st.Labs[slug]; p != nil {
+		return *p.clone()
 	}
 	return LabProgress{}
 }
 
-func (s *Store) lab(slug string) *LabProgress {
-	p := s.State.Labs[slug]
+func (st *State) lab(slug string) *LabProgress {
+	if st.Labs == nil {
+		st.Labs = map[string]*LabProgress{}
+	}
+	p := st.Labs[slug]
 	if p == nil {
 		p = &LabProgress{}
-		s.State.Labs[slug] = p
+		st.Labs[slug] = p
 	}
 	return p
 }
 
-// Record notes the outcome of a run of the lab.
-func (s *Store) Record(slug string, passed bool, at time.Time) {
-	p := s.lab(slug)
-	p.LastRunAt = at
-	if passed {
-		p.LastRun = "pass"
-		if !p.Passed {
-			p.Passed, p.PassedAt = true, at
+// Clone returns a deep copy.
+func (st *State) Clone() State {
+	c := State{Version: st.Version, Labs: map[string]*LabProgress{}}
+	for slug, p := range st.Labs {
+		if p != nil {
+			c.Labs[slug] = p.clone()
 		}
+	}
+	return c
+}
+
+// Start notes that the attendee started the lab at at, unless it was started before.
+func (st *State) Start(slug string, at time.Time) {
+	if p := st.lab(slug); p.StartedAt.IsZero() {
+		p.StartedAt = at
+	}
+}
+
+// Run is the outcome of one counted run of a lab, as Record stores it.
+type Run struct {
+	At     time.Time
+	Passed bool   // the lab passed as a whole: every step's tests and, where the lab has one, the chaos stage
+	Steps  []bool // whether each step's tests passed, step 1 first; nil when the lab has no steps
+	Chaos  string // RunPass or RunFail when the chaos stage ran, "" when it did not
+}
+
+// Record notes the outcome of a run of the lab. A real pass turns a caught-up lab into a solved one.
+func (st *State) Record(slug string, r Run) {
+	st.Start(slug, r.At)
+	p := st.lab(slug)
+	p.LastRunAt = r.At
+	p.LastRun = outcome(r.Passed)
+	for i, passed := range r.Steps {
+		s := p.step(i + 1)
+		s.LastRun = outcome(passed)
+		if passed && s.PassedAt.IsZero() {
+			s.PassedAt = r.At
+		}
+	}
+	if r.Chaos == RunPass {
+		p.ChaosPassed = true
+	}
+	if !r.Passed {
 		return
 	}
-	p.LastRun = "fail"
+	if !p.Passed || p.CaughtUp {
+		p.Passed, p.PassedAt = true, r.At
+	}
+	p.CaughtUp = false
 }
 
-// ShowHint counts one more hint shown for the lab (up to total) and returns the 0-based index of the hint to show.
-// Once all were shown it keeps returning the last one.
-func (s *Store) ShowHint(slug string, total int) int {
-	p := s.lab(slug)
-	if p.HintsShown < total {
-		p.HintsShown++
-	}
-	return p.HintsShown - 1
+// RecordChaos notes that the lab's chaos stage passed in a run of its own (`checker chaos N`). The lab passes only
+// in a run of its visible tests and its chaos stage together.
+func (st *State) RecordChaos(slug string, at time.Time) {
+	st.Start(slug, at)
+	st.lab(slug).ChaosPassed = true
 }
 
-// SetHintsShown records that n hints were shown.
-func (s *Store) SetHintsShown(slug string, n int) { s.lab(slug).HintsShown = n }
-
-// Save writes the progress atomically: a temporary file next to it, then a rename.
-func (s *Store) Save() error {
-	data, err := json.MarshalIndent(s.State, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save progress: %w", err)
+// CatchUp records lab slug as passed by catch-up (the solution was applied, not written), with all its steps
+// passed. A lab that was already solved stays solved.
+func (st *State) CatchUp(slug string, steps int, at time.Time) {
+	p := st.lab(slug)
+	if p.Passed && !p.CaughtUp {
+		return
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
-		return fmt.Errorf("save progress: %w", err)
+	p.Passed, p.PassedAt, p.CaughtUp = true, at, true
+	p.LastRun, p.LastRunAt = RunPass, at
+	if p.StartedAt.IsZero() {
+		p.StartedAt = at
 	}
-	if err := safefile.Write(s.path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("save progress: %w", err)
+	for k := 1; k <= steps; k++ {
+		s := p.step(k)
+		s.LastRun = RunPass
+		if s.PassedAt.IsZero() {
+			s.PassedAt = at
+		}
 	}
-	return nil
 }
+
+// ShowHint counts one more hint shown for step k of the lab (up to total) and returns the 0-based index of the hint
+// to show. Once all were shown it keeps returning the last one. It also starts the lab.
+func (st *State) ShowHint(slug string, k, total int, at time.Time) int {
+	st.Start(slug, at)
+	s := st.lab(slug).step(k)
+	if s.HintsShown < total {
+		s.HintsShown++
+	}
+	return max(s.HintsShown-1, 0)
+}
+
+// SetHintsShown records that n hints of step k were shown (never fewer than before).
+func (st *State) SetHintsShown(slug string, k, n int, at time.Time) {
+	st.Start(slug, at)
+	s := st.lab(slug).step(k)
+	s.HintsShown = max(s.HintsShown, min(n, maxHints))
+}
+
+func outcome(passed bool) string {
+	if passed {
+		return RunPass
+	}
+	return RunFail
+}
+
+// validate clamps what a hand-edited or damaged file may hold, and returns a sentence per fix.
+func (st *State) validate() []string {
+	var fixes []string
+	if st.Labs == nil {
+		st.Labs = map[string]*LabProgress{}
+	}
+	for slug, p := range st.Labs {
+		if p == nil {
+			delete(st.Labs, slug)
+			continue
+		}
+		p.LastRun = validRun(p.LastRun)
+		for k, s := range p.Steps {
+			switch {
+			case s == nil:
+				delete(p.Steps, k)
+			case k < 1 || k > maxSteps:
+				fixes = append(fixes, fmt.Sprintf("lab %s: dropped step %d (steps are 1 to %d)", slug, k, maxSteps))
+				delete(p.Steps, k)
+			case s.HintsShown < 0 || s.HintsShown > maxHints:
+				fixes = append(fixes, fmt.Sprintf("lab %s step %d: hints shown %d is out of range, set to %d",
+					slug, k, s.HintsShown, clamp(s.HintsShown, 0, maxHints)))
+				s.HintsShown = clamp(s.HintsShown, 0, maxHints)
+			}
+			if s != nil {
+				s.LastRun = validRun(s.LastRun)
+			}
+		}
+	}
+	st.Version = version
+	return fixes
+}
+
+func validRun(s string) string {
+	if s == RunPass || s == RunFail {
+		return s
+	}
+	return ""
+}
+
+func clamp(n, lo, hi int) int { return max(lo, min(n, hi)) }
 
 // Status of a lab as the list shows it.
 type Status string
@@ -148,6 +288,7 @@ type Access struct {
 	Status           Status `json:"status"`
 	Unlocked         bool   `json:"unlocked"`
 	SolutionUnlocked bool   `json:"solution_unlocked"`
+	CaughtUp         bool   `json:"caught_up,omitempty"` // passed by catch-up, not solved
 }
 
 // Statuses applies the unlock rules to the labs (slugs in catalog order): the first lab is open; a lab unlocks when
@@ -156,18 +297,16 @@ type Access struct {
 func Statuses(slugs []string, st State, instructor bool) []Access {
 	out := make([]Access, len(slugs))
 	for i, slug := range slugs {
-		p := LabProgress{}
-		if st.Labs[slug] != nil {
-			p = *st.Labs[slug]
-		}
-		prevPassed := i == 0 || (st.Labs[slugs[i-1]] != nil && st.Labs[slugs[i-1]].Passed)
-		a := Access{Slug: slug, Unlocked: instructor || prevPassed || p.Passed, SolutionUnlocked: instructor || p.Passed}
+		p := st.Lab(slug)
+		prevPassed := i == 0 || st.Lab(slugs[i-1]).Passed
+		a := Access{Slug: slug, Unlocked: instructor || prevPassed || p.Passed, SolutionUnlocked: instructor || p.Passed,
+			CaughtUp: p.Passed && p.CaughtUp}
 		switch {
 		case !a.Unlocked:
 			a.Status = Locked
-		case p.LastRun == "pass":
+		case p.LastRun == RunPass:
 			a.Status = Passed
-		case p.LastRun == "fail":
+		case p.LastRun == RunFail:
 			a.Status = Failing
 		default:
 			a.Status = Todo

@@ -147,6 +147,9 @@ func startRun(ctx context.Context, c *common, n, gen int) chan tea.Msg {
 		res, err := k.Run(ctx, n, kit.RunOptions{Endpoints: eps, Checker: self}, func(ev gotest.Event) {
 			send(runEventMsg{gen: gen, ev: ev})
 		})
+		if err == nil {
+			err = k.Record(res)
+		}
 		send(runDoneMsg{gen: gen, res: res, err: err, progress: k.Progress})
 	}()
 	return ch
@@ -523,7 +526,6 @@ func (r *runModel) content() string {
 func (r *runModel) notes(line func(string), res *kit.RunResult) {
 	st := r.c.st
 	rep := res.Report
-	n := res.Lab.Number
 	line("")
 	if rep != nil && res.Kind == gotest.InfraError {
 		line(st.Warn.Render(firstLine(rep.Infra)))
@@ -535,12 +537,8 @@ func (r *runModel) notes(line func(string), res *kit.RunResult) {
 	if rep != nil && rep.Race {
 		line(st.Warn.Render("the race detector found a data race (see the test output)."))
 	}
-	if len(res.TestsEdited) > 0 {
-		line(st.Note.Render(fmt.Sprintf("note: %s differs from the shipped test, so this run was not recorded (restore it: git checkout -- %s).",
-			strings.Join(res.TestsEdited, ", "), strings.Join(res.TestsEdited, " "))))
-	}
-	if res.Unsealed {
-		line(st.Note.Render(fmt.Sprintf("note: lab %d is not sealed yet (kit maintainers: go run ./checker seal), so this run was not recorded.", n)))
+	for _, why := range res.NotCounted {
+		line(st.Note.Render("not counted: " + why))
 	}
 	if len(res.Unlocked) > 0 {
 		line(st.Pass.Render("unlocked: " + strings.Join(res.Unlocked, ", ")))

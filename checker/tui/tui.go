@@ -130,22 +130,14 @@ func (c *common) endpoints(ctx context.Context) (infra.Endpoints, error) {
 	return eps, nil
 }
 
-// adoptProgress takes the progress a background run recorded, keeping hints shown meanwhile in this process.
+// adoptProgress picks up what a background run recorded. Every change to the progress goes through the file under
+// a lock (progress.Store.Update), so the file holds the run's result and the hints shown meanwhile: re-read it.
 func (c *common) adoptProgress(p *progress.Store) {
 	if p == nil {
 		return
 	}
-	old := c.kit.Progress
-	changed := false
-	for slug, lp := range old.State.Labs {
-		if lp != nil && lp.HintsShown > p.Lab(slug).HintsShown {
-			p.SetHintsShown(slug, lp.HintsShown)
-			changed = true
-		}
-	}
-	c.kit.Progress = p
-	if changed {
-		_ = p.Save()
+	if _, err := c.kit.Progress.Reload(); err != nil {
+		c.kit.Progress = p
 	}
 }
 
@@ -360,7 +352,7 @@ func (m *Model) labKey(msg tea.KeyMsg, n int) (tea.Cmd, bool) {
 		m.screen = scrRun
 		return m.run.toggleWatch(n), true
 	case key.Matches(msg, k.Hint):
-		h, err := m.c.kit.NextHint(n)
+		h, err := m.c.kit.NextHint(n, 0)
 		if err != nil {
 			m.setFlash(err.Error(), true)
 			return nil, true

@@ -325,14 +325,13 @@ func TestHintsAreProgressiveAndShared(t *testing.T) {
 	f.press("h")
 	wantIn(t, f.view(), "hint 2/2: Return true.", "that was the last hint")
 	k, _ := kit.Open(f.root, false)
-	if n := k.Progress.Lab("01-first").HintsShown; n != 2 {
+	if n := k.Progress.Lab("01-first").HintsShown(); n != 2 {
 		t.Fatalf("hints shown in the progress file = %d", n)
 	}
 	// A run in the background must not lose hints shown meanwhile.
 	stale, _ := progress.Load(filepath.Join(f.root, filepath.FromSlash(progress.File)))
-	stale.SetHintsShown("01-first", 0)
 	f.m.c.adoptProgress(stale)
-	if n := f.m.c.kit.Progress.Lab("01-first").HintsShown; n != 2 {
+	if n := f.m.c.kit.Progress.Lab("01-first").HintsShown(); n != 2 {
 		t.Fatalf("hints after adopting a run's progress = %d", n)
 	}
 }
@@ -344,7 +343,11 @@ func TestNextOnlyAfterAPass(t *testing.T) {
 	if f.m.list.cursor != 0 {
 		t.Fatal("moved without a pass")
 	}
-	f.m.c.kit.Progress.Record("01-first", true, t0)
+	if err := f.m.c.kit.Progress.Update(func(st *progress.State) {
+		st.Record("01-first", progress.Run{At: t0, Passed: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	f.pump(f.press("n"), 2)
 	if f.m.list.cursor != 1 || f.m.screen != scrDoc || f.m.doc.lab.Number != 2 {
 		t.Fatalf("n after a pass: cursor %d screen %v doc lab %d", f.m.list.cursor, f.m.screen, f.m.doc.lab.Number)

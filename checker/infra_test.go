@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"msglabs/checker/doctor"
+	"msglabs/checker/gotest"
+	"msglabs/checker/kit"
+	"msglabs/checker/lab"
+	"msglabs/checker/progress"
+	"msglabs/checker/room"
+	"msglabs/shared/fault"
+	"msglabs/shared/infra"
+	"msglabs/shared/leftover"
+)
+
+// realLab is the lab the end-to-end tests run: its tests talk to RabbitMQ and PostgreSQL, and take about a second.
+const realLab = "01-temporal-coupling"
+
+// miniKit copies what one real lab needs into a temporary kit: go.mod and go.sum, shared/, labs/labs.sum, the lab
+// and its solution. It skips the test when the machine's RabbitMQ does not answer at the local default.
+func miniKit(t *testing.T, slug string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a real lab against RabbitMQ and PostgreSQL")
+	}
+	if err := infra.DialTCP(context.Background(), infra.DefaultAMQP); err != nil {
+		t.Skipf("no RabbitMQ at the local default: %v", err)
+	}
+	src, err := lab.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, rel := range []string{"go.mod", "go.sum", "shared", lab.SumFile, "labs/" + slug, "solutions/" + slug} {
+		copyTree(t, filepath.Join(src, filepath.FromSlash(rel)), filepath.Join(root, filepath.FromSlash(rel)))
+	}
+	return root
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// realServices makes the app use the given broker URL and the local PostgreSQL, probed for real.
+func (ta *testApp) realServices(amqpURL string) {
+	ta.resolve = func(context.Context) (infra.Endpoints, error) {
+		return infra.Endpoints{AMQP: infra.Endpoint{URL: amqpURL}, Database: infra.Endpoint{URL: infra.DefaultDatabase}}, nil
+	}
+	ta.probes = doctor.DefaultProbes()
+	ta.probes.Getenv = ta.getenvOf
+}
+
+func TestWrongBrokerPasswordIsInfraAndRecordsNothing(t *testing.T) {
+	root := miniKit(t, realLab)
+	ta := newTestApp(t, root)
+	ta.realServices("amqp://guest:not-the-password@127.0.0.1:5672/")
+	out := ta.expect(t, exitEnv, "run", "1")
+	// How doctor's handshake words the refusal is doctor's; the fix names the variable either way.
+	wantAll(t, out, "INFRA: RabbitMQ at amqp://guest:***@127.0.0.1:5672/", "; fix: ", "MSGLABS_AMQP_URL", "nothing was recorded")
+	wantNone(t, out, "not-the-password", "stuck?", "✗ lab 1: ")
+	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(progress.File))); err == nil {
+		t.Fatal("an INFRA run wrote the progress")
+	}
+}
+
+func TestBrokerConnectionCutMidRunIsInfraAndRecordsNothing(t *testing.T) {
+	root := miniKit(t, realLab)
+	proxy, err := fault.NewProxy("127.0.0.1:5672", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	k, err := kit.Open(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := doctor.DefaultProbes()
+	eps := infra.Endpoints{AMQP: infra.Endpoint{URL: "amqp://guest:guest@" + proxy.Addr() + "/"}, Database: infra.Endpoint{URL: infra.DefaultDatabase}}
+	var once sync.Once
+	res, err := k.Run(context.Background(), 1, kit.RunOptions{Endpoints: eps, Probes: &probes}, func(ev gotest.Event) {
+		if ev.Kind == gotest.TestStarted {
+			once.Do(func() { proxy.Refuse(true); proxy.Cut() }) // the broker goes away under the first test
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome() != kit.InfraDown {
+		var stories []string
+		for _, r := range res.Report.Tests {
+			stories = append(stories, r.Name+": "+strings.SplitN(r.Story, "\n", 2)[0]+"\n    "+strings.Join(r.Output, "\n    "))
+		}
+		t.Fatalf("broker cut mid-run: outcome %s, want infra; the tests said:\n%s", res.Outcome(), strings.Join(stories, "\n"))
+	}
+	if err := k.Record(res); err != nil || res.Recorded {
+		t.Fatalf("an INFRA run was recorded (%v)", err)
+	}
+}
+
+// ownedBy returns the registered names of owner on the local services.
+func ownedBy(t *testing.T, owner string) []string {
+	t.Helper()
+	recs, err := leftover.Kit{AMQPURL: infra.DefaultAMQP, DatabaseURL: infra.DefaultDatabase}.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		if r.Owner == owner {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+func TestNothingIsLeftAfterAnInterruptedRunAndClean(t *testing.T) {
+	root := miniKit(t, realLab)
+	owner := fmt.Sprintf("t%x", time.Now().UnixNano()&0xffffff)
+	ta := newTestApp(t, root)
+	ta.env[EnvOwner] = owner
+	ta.realServices(infra.DefaultAMQP)
+	k, err := kit.Open(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	interrupted := make(chan []string, 1)
+	_, err = k.Run(ctx, 1, kit.RunOptions{Endpoints: infra.Endpoints{AMQP: infra.Endpoint{URL: infra.DefaultAMQP},
+		Database: infra.Endpoint{URL: infra.DefaultDatabase}}, Owner: owner}, func(ev gotest.Event) {
+		if ev.Kind != gotest.TestStarted {
+			return
+		}
+		once.Do(func() {
+			go func() { // Ctrl-C once the test has created its names
+				deadline := time.Now().Add(30 * time.Second)
+				for len(ownedBy(t, owner)) == 0 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				interrupted <- ownedBy(t, owner)
+				cancel()
+			}()
+		})
+	})
+	if err == nil {
+		t.Fatal("the interrupted run returned no error")
+	}
+	if names := <-interrupted; len(names) == 0 {
+		t.Fatal("the test registered no names before the interrupt: nothing to clean, the test proves nothing")
+	}
+	t.Logf("left before clean: %v", ownedBy(t, owner))
+	ta.expect(t, exitOK, "clean")
+	if left := ownedBy(t, owner); len(left) != 0 {
+		t.Fatalf("after checker clean, owner %s still has %v", owner, left)
+	}
+}
+
+func TestRunIsAnnouncedToTheRoomWithoutChangingItsResult(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test and publishes to RabbitMQ")
+	}
+	if err := infra.DialTCP(context.Background(), infra.DefaultAMQP); err != nil {
+		t.Skipf("no RabbitMQ at the local default: %v", err)
+	}
+	ta := newTestApp(t, sealedKit(t))
+	ta.realServices(infra.DefaultAMQP)
+	ta.env[room.EnvRoom] = fmt.Sprintf("nobody%x", time.Now().UnixNano()&0xffffff) // a room nobody set up
+	ta.env[room.EnvAttendee] = "ann"
+	out := ta.expect(t, exitFailing, "run", "1")
+	wantAll(t, out, "✗ lab 1: step 1 of 1 failing")
+	if !strings.Contains(ta.errOut.String(), "this run was not shown in room") {
+		t.Fatalf("stderr = %q, want the room's one warning line", ta.errOut)
+	}
+	delete(ta.env, room.EnvRoom)
+	ta.expect(t, exitFailing, "run", "1")
+	if ta.errOut.Len() != 0 {
+		t.Fatalf("without a room the run said on stderr: %q", ta.errOut)
+	}
+}

@@ -1,0 +1,384 @@
+package kit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"msglabs/checker/doctor"
+	"msglabs/checker/gotest"
+	"msglabs/checker/lab"
+	"msglabs/checker/seal"
+	"msglabs/shared/infra"
+	"msglabs/shared/story"
+)
+
+// Environment the checker gives a lab's test binary, besides the services' URLs (D3, D6).
+const (
+	EnvOwner     = "MSGLABS_OWNER"      // whose names the harness creates: the start-up sweep and clean find them
+	EnvRunDir    = "MSGLABS_RUN_DIR"    // where the harness writes the run's events
+	EnvChaos     = "MSGLABS_CHAOS"      // set: TestChaos runs instead of skipping
+	EnvChaosSeed = "MSGLABS_CHAOS_SEED" // the first schedule's seed; run i uses seed+i
+	EnvChaosRuns = "MSGLABS_CHAOS_RUNS" // how many schedules
+)
+
+// RunsDir holds a folder per lab for its last run (the full log, the events), relative to the kit root.
+const RunsDir = ".msglabs/runs"
+
+// TestEnv returns the environment a lab's tests need: where the services are and where the checker is.
+func TestEnv(eps infra.Endpoints, checker string) []string {
+	env := []string{infra.EnvAMQP + "=" + eps.AMQP.URL, infra.EnvDatabase + "=" + eps.Database.URL}
+	if checker != "" {
+		env = append(env, infra.EnvChecker+"="+checker)
+	}
+	return env
+}
+
+// RunOptions configure a lab run.
+type RunOptions struct {
+	Endpoints infra.Endpoints // from infra.Resolve
+	Checker   string          // path of the checker binary, for MSGLABS_CHECKER
+	Owner     string          // MSGLABS_OWNER; "" leaves the harness's default
+	Timeout   time.Duration   // the test binary's timeout; 0 means gotest.DefaultTimeout
+	// Probes, when set, check both services the way doctor does while the test binary builds; a service that does
+	// not answer stops the run as INFRA.
+	Probes *doctor.Probes
+	// NoChaos skips the chaos stage after the visible tests pass: the run then cannot pass a lab that has one.
+	NoChaos bool
+}
+
+// ChaosOptions configure a chaos stage.
+type ChaosOptions struct {
+	Seed string // "" lets the lab's test pick its fixed default seed
+	Runs int    // 0 means the lab's default (lab.yaml's chaos.runs)
+}
+
+// Outcome is what a run says about the lab as a whole.
+type Outcome string
+
+// Outcomes. Only Passed and Failing are about the attendee's code, and only they are recorded.
+const (
+	Passed     Outcome = "passed"      // every step's tests pass, and the chaos stage where the lab has one
+	Failing    Outcome = "failing"     // a test failed, the code does not compile, panics, hangs or exits
+	InfraDown  Outcome = "infra"       // a service failed: not the attendee's fault
+	NotCounted Outcome = "not-counted" // a sealed test did not run, or sealed files differ from labs.sum
+)
+
+// StepResult is one step of a lab in a run.
+type StepResult struct {
+	Number int
+	Step   lab.Step
+	Tests  []gotest.Result // the step's tests that ran, in the step's order
+	NotRun []string        // the step's tests that did not run, or were skipped
+	Passed bool            // every test of the step passed
+}
+
+// Failed returns the step's failed tests.
+func (s StepResult) Failed() []gotest.Result {
+	var out []gotest.Result
+	for _, t := range s.Tests {
+		if t.Status == gotest.Fail {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ChaosResult is a chaos stage: TestChaos against the attendee's code.
+type ChaosResult struct {
+	Report *gotest.Report
+	Kind   gotest.Kind
+	Seed   string // as asked; "" for the lab's default
+	Runs   int
+}
+
+// Passed reports whether TestChaos ran and passed.
+func (c *ChaosResult) Passed() bool {
+	if c == nil || c.Report == nil || c.Kind != gotest.Passed {
+		return false
+	}
+	t, ok := c.Report.Test(lab.ChaosTest)
+	return ok && t.Status == gotest.Pass
+}
+
+// RunResult is the outcome of running a lab against the attendee's files. Running records nothing: Kit.Record
+// does, when the run counts.
+type RunResult struct {
+	Lab       lab.Lab
+	WasLocked bool           // the lab was run although it is locked
+	Report    *gotest.Report // the visible tests; nil when the run stopped before them, or for a chaos-only run
+	Kind      gotest.Kind    // of Report
+	Steps     []StepResult   // every step, in order
+	Current   int            // the first step that did not pass (1-based); 0 when all passed
+	Chaos     *ChaosResult   // nil when the chaos stage did not run
+	// Infra lists the services that failed: before the run (Preflight) or during it (a test reported INFRA).
+	Infra []Infra
+	// NotCounted says why the run cannot count, one sentence each: a sealed test did not run, a sealed file differs.
+	NotCounted []string
+	Mistakes   []lab.Mistake // the named mistakes the failures match
+	ChaosOnly  bool          // a `checker chaos` run: the visible tests did not run
+
+	Recorded bool     // Kit.Record saved the outcome
+	Unlocked []string // what Kit.Record unlocked: "lab 4", "solution 3"
+}
+
+// Outcome says what the run says about the lab.
+func (r *RunResult) Outcome() Outcome {
+	switch {
+	case len(r.Infra) > 0:
+		return InfraDown
+	case len(r.NotCounted) > 0:
+		return NotCounted
+	case r.ChaosOnly:
+		if r.Chaos.Passed() {
+			return Passed
+		}
+		return Failing
+	case r.Kind != gotest.Passed:
+		return Failing
+	case r.Lab.Chaos != nil && !r.Chaos.Passed():
+		return Failing
+	}
+	return Passed
+}
+
+// Passed reports whether the lab passed as a whole.
+func (r *RunResult) Passed() bool { return r.Outcome() == Passed }
+
+// ChaosPending reports whether the visible tests passed but the lab's chaos stage did not run.
+func (r *RunResult) ChaosPending() bool {
+	return !r.ChaosOnly && r.Kind == gotest.Passed && r.Lab.Chaos != nil && r.Chaos == nil
+}
+
+// Run runs lab n's visible tests (every step's failing tests and guards, exactly those) against the attendee's
+// files, streaming test events to onEvent (which may be nil); once they all pass it runs the chaos stage, where the
+// lab has one. It records nothing (see Record).
+func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.Event)) (*RunResult, error) {
+	li, err := k.Info(n)
+	if err != nil {
+		return nil, err
+	}
+	res := &RunResult{Lab: li.Lab, WasLocked: !li.Unlocked}
+	if err := k.checkSeals(res); err != nil {
+		return nil, err
+	}
+	rep, err := k.runGuarded(ctx, res, o, k.visibleOptions(li.Lab, o), onEvent)
+	if err != nil || rep == nil {
+		return res, err
+	}
+	res.Report, res.Kind = rep, rep.Kind()
+	k.judgeSteps(res)
+	if res.Kind == gotest.Passed && len(res.NotCounted) == 0 && li.Chaos != nil && !o.NoChaos {
+		checked := o
+		checked.Probes = nil // the services answered the preflight of the visible tests a moment ago
+		if err := k.runChaos(ctx, res, checked, ChaosOptions{}, onEvent); err != nil {
+			return res, err
+		}
+	}
+	res.Mistakes = matchMistakes(res)
+	return res, nil
+}
+
+// Chaos runs lab n's chaos stage alone (TestChaos, seeded), as `checker chaos N --seed S` replays it.
+func (k *Kit) Chaos(ctx context.Context, n int, o RunOptions, co ChaosOptions, onEvent func(gotest.Event)) (*RunResult, error) {
+	li, err := k.Info(n)
+	if err != nil {
+		return nil, err
+	}
+	if li.Chaos == nil {
+		return nil, fmt.Errorf("lab %d has no chaos stage", n)
+	}
+	res := &RunResult{Lab: li.Lab, WasLocked: !li.Unlocked, ChaosOnly: true}
+	if err := k.checkSeals(res); err != nil {
+		return nil, err
+	}
+	if err := k.runChaos(ctx, res, o, co, onEvent); err != nil {
+		return res, err
+	}
+	res.Mistakes = matchMistakes(res)
+	return res, nil
+}
+
+func (k *Kit) runChaos(ctx context.Context, res *RunResult, o RunOptions, co ChaosOptions, onEvent func(gotest.Event)) error {
+	runs := co.Runs
+	if runs <= 0 {
+		runs = res.Lab.Chaos.Runs
+	}
+	opts := k.baseOptions(res.Lab, o)
+	opts.Run = anchored([]string{lab.ChaosTest})
+	opts.Env = append(opts.Env, EnvChaos+"=1")
+	if co.Seed != "" {
+		opts.Env = append(opts.Env, EnvChaosSeed+"="+co.Seed)
+	}
+	if runs > 0 {
+		opts.Env = append(opts.Env, EnvChaosRuns+"="+strconv.Itoa(runs))
+	}
+	rep, err := k.runGuarded(ctx, res, o, opts, onEvent)
+	if err != nil || rep == nil {
+		return err
+	}
+	res.Chaos = &ChaosResult{Report: rep, Kind: rep.Kind(), Seed: co.Seed, Runs: runs}
+	if t, ok := rep.Test(lab.ChaosTest); (!ok || t.Status == gotest.Skip) && countsAsComplete(res.Chaos.Kind) {
+		res.NotCounted = append(res.NotCounted, fmt.Sprintf("%s did not run, so the chaos stage says nothing", lab.ChaosTest))
+	}
+	k.noteInfra(res, rep)
+	return nil
+}
+
+// checkSeals notes why a run cannot count when the lab's tests, its other non-edit files or shared/ differ from
+// labs.sum (catalog's seal.Counts).
+func (k *Kit) checkSeals(res *RunResult) error {
+	ok, why, err := seal.Counts(k.Catalog, res.Lab)
+	if err != nil {
+		return fmt.Errorf("check the seals of lab %d: %w", res.Lab.Number, err)
+	}
+	if !ok {
+		res.NotCounted = append(res.NotCounted, why...)
+	}
+	return nil
+}
+
+func (k *Kit) baseOptions(l lab.Lab, o RunOptions) gotest.Options {
+	env := TestEnv(o.Endpoints, o.Checker)
+	if o.Owner != "" {
+		env = append(env, EnvOwner+"="+o.Owner)
+	}
+	env = append(env, EnvRunDir+"="+k.RunDir(l.Number))
+	return gotest.Options{Dir: k.Root, Package: "./" + l.Dir() + "/", LabDir: l.Dir(), Env: env, Timeout: o.Timeout, Quick: true}
+}
+
+func (k *Kit) visibleOptions(l lab.Lab, o RunOptions) gotest.Options {
+	opts := k.baseOptions(l, o)
+	opts.Run = anchored(l.Visible())
+	return opts
+}
+
+// RunDir is the folder of lab n's last run: its full log and its events.
+func (k *Kit) RunDir(n int) string { return k.path(fmt.Sprintf("%s/%02d", RunsDir, n)) }
+
+// anchored is a -test.run pattern that matches exactly the named top-level tests (and their subtests).
+func anchored(tests []string) string {
+	quoted := make([]string, len(tests))
+	for i, t := range tests {
+		quoted[i] = regexp.QuoteMeta(t)
+	}
+	return "^(" + strings.Join(quoted, "|") + ")$"
+}
+
+// errPreflight cancels a run whose services failed the preflight.
+var errPreflight = errors.New("a service failed the preflight")
+
+// runGuarded runs the tests while the preflight checks the services. A failed preflight stops the run, unless it
+// passed regardless: the result then has Infra and no report (nil, nil). A test's INFRA story is noted too.
+func (k *Kit) runGuarded(ctx context.Context, res *RunResult, o RunOptions, opts gotest.Options, onEvent func(gotest.Event)) (*gotest.Report, error) {
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	pre := make(chan []Infra, 1)
+	if o.Probes != nil {
+		go func() {
+			found := Preflight(ctx, o.Endpoints, *o.Probes)
+			if len(found) > 0 {
+				cancel(errPreflight)
+			}
+			pre <- found
+		}()
+	} else {
+		pre <- nil
+	}
+	rep, err := gotest.Run(runCtx, opts, onEvent)
+	found := <-pre
+	passedAnyway := err == nil && rep != nil && rep.Kind() == gotest.Passed
+	if len(found) > 0 && ctx.Err() == nil && !passedAnyway {
+		res.Infra = append(res.Infra, found...)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run lab %d: %w", res.Lab.Number, err)
+	}
+	k.noteInfra(res, rep)
+	return rep, nil
+}
+
+// noteInfra turns a test's INFRA story into an Infra of the run: its sentence names the service, what happened
+// and the fix (D6).
+func (k *Kit) noteInfra(res *RunResult, rep *gotest.Report) {
+	if rep.Infra == "" {
+		return
+	}
+	line, _, _ := strings.Cut(rep.Infra, "\n")
+	line = strings.TrimSpace(strings.TrimPrefix(line, string(story.Infra)+":"))
+	res.Infra = append(res.Infra, Infra{Detail: line})
+}
+
+// countsAsComplete reports whether a run of this kind went to its end, so a test missing from it was not run on
+// purpose; a build error, a panic, a hang or an exit stop the binary early, and that is the attendee's failure.
+func countsAsComplete(kind gotest.Kind) bool {
+	switch kind {
+	case gotest.Passed, gotest.Failed, gotest.NoTests:
+		return true
+	}
+	return false
+}
+
+// judgeSteps sorts the visible tests into their steps, finds the first step that did not pass, and notes sealed
+// tests that did not run.
+func (k *Kit) judgeSteps(res *RunResult) {
+	complete := countsAsComplete(res.Kind)
+	for i, s := range res.Lab.Steps {
+		sr := StepResult{Number: i + 1, Step: s, Passed: true}
+		for _, name := range s.Tests() {
+			t, ok := res.Report.Test(name)
+			if !ok || t.Status == gotest.Skip || t.Status == gotest.Running {
+				sr.NotRun = append(sr.NotRun, name)
+				sr.Passed = false
+				continue
+			}
+			sr.Tests = append(sr.Tests, t)
+			if t.Status != gotest.Pass {
+				sr.Passed = false
+			}
+		}
+		if complete && len(sr.NotRun) > 0 {
+			res.NotCounted = append(res.NotCounted, fmt.Sprintf("step %d's %s did not run (a sealed test must run for the lab to count)",
+				sr.Number, strings.Join(sr.NotRun, ", ")))
+		}
+		if !sr.Passed && res.Current == 0 {
+			res.Current = sr.Number
+		}
+		res.Steps = append(res.Steps, sr)
+	}
+}
+
+// matchMistakes returns the lab's named mistakes whose caught test failed with its marker, in lab.yaml's order.
+func matchMistakes(res *RunResult) []lab.Mistake {
+	failed := map[string]string{}
+	for _, rep := range []*gotest.Report{res.Report, chaosReport(res.Chaos)} {
+		if rep == nil {
+			continue
+		}
+		for _, t := range rep.Failed() {
+			failed[t.Name] = t.Marker
+		}
+	}
+	var out []lab.Mistake
+	for _, m := range res.Lab.Mistakes {
+		if marker, ok := failed[m.Caught.Test]; ok && marker == m.Caught.Marker && !slices.ContainsFunc(out, func(x lab.Mistake) bool {
+			return x.Name == m.Name
+		}) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func chaosReport(c *ChaosResult) *gotest.Report {
+	if c == nil {
+		return nil
+	}
+	return c.Report
+}

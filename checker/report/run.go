@@ -1,0 +1,237 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"msglabs/checker/gotest"
+	"msglabs/checker/kit"
+	"msglabs/checker/lab"
+)
+
+// Run is the report after a run, its verdict last: the build errors, or the steps with the first failing one
+// presented in full (rustlings-style) and the others in a line each; the chaos stage; named mistakes; INFRA;
+// why the run was not counted; what it unlocked; the command to type next. res has been through kit.Record (or
+// not: then nothing is said about unlocks).
+func Run(res *kit.RunResult, o Options) []Line {
+	var out []Line
+	add := func(lines ...Line) { out = append(out, lines...) }
+	rep := res.Report
+	if rep != nil && res.Kind == gotest.BuildError {
+		add(build(rep)...)
+	}
+	if rep != nil && res.Kind != gotest.BuildError {
+		add(steps(res)...)
+		add(binaryTrouble(res.Lab, rep)...)
+		if rep.Race {
+			add(Line{Kind: Note, Text: "the race detector found a data race (see the test output)."})
+		}
+	}
+	if res.Chaos != nil {
+		add(chaos(res, o)...)
+	} else if res.ChaosPending() {
+		add(Line{Kind: Note, Text: "the chaos stage did not run, so the lab does not count as passed yet."})
+	}
+	for _, m := range res.Mistakes {
+		add(Line{Kind: Mistake, Text: fmt.Sprintf("this looks like a known wrong fix, %s: %s", m.Name, m.Says)},
+			Line{Kind: Mistake, Indent: 1, Text: fmt.Sprintf("it is step %d's concept: %s gives its next hint", m.Step, o.cmd("hint", res.Lab.Number, "--step", m.Step))})
+	}
+	for _, p := range res.Infra {
+		add(Line{Kind: Infra, Text: p.String()})
+	}
+	if res.Outcome() == kit.NotCounted {
+		add(Line{Kind: NotCounted, Text: "not counted: this run cannot say whether the lab passes"})
+		for _, why := range res.NotCounted {
+			add(Line{Kind: NotCounted, Indent: 1, Text: why})
+		}
+	}
+	add(verdict(res))
+	if len(res.Unlocked) > 0 {
+		add(Line{Kind: Unlock, Text: "unlocked: " + strings.Join(res.Unlocked, ", ")})
+	}
+	add(next(res, o)...)
+	return out
+}
+
+func build(rep *gotest.Report) []Line {
+	out := []Line{{Kind: Build, Text: "does not compile:"}}
+	for _, l := range rep.Build {
+		out = append(out, Line{Kind: Build, Indent: 2, Text: l})
+	}
+	return append(out, Line{Kind: Note, Indent: 1, Text: "fix the compile error and run again."})
+}
+
+// steps presents the first step that did not pass in full, the others in a line each.
+func steps(res *kit.RunResult) []Line {
+	var out []Line
+	for _, s := range res.Steps {
+		name := stepName(res.Lab, s.Number)
+		switch {
+		case s.Passed:
+			out = append(out, Line{Kind: StepDone, Text: GlyphPass + " " + name})
+		case s.Number == res.Current:
+			out = append(out, Line{Kind: Step, Text: name})
+			if s.Step.Concept != "" {
+				out = append(out, Line{Kind: Concept, Indent: 1, Text: s.Step.Concept})
+			}
+			for _, t := range s.Failed() {
+				out = append(out, Failure(t, 1)...)
+			}
+			for _, t := range s.NotRun {
+				out = append(out, Line{Kind: TestNotRun, Indent: 1, Text: fmt.Sprintf("%s %s  did not run", GlyphNotRun, t)})
+			}
+		default:
+			out = append(out, Line{Kind: StepLater, Text: fmt.Sprintf("%s %s · %s", GlyphFail, name, failures(s))})
+		}
+	}
+	if len(res.Steps) == 0 && res.Report != nil {
+		for _, t := range res.Report.Failed() {
+			out = append(out, Failure(t, 1)...)
+		}
+	}
+	return out
+}
+
+// failures names a step's failed tests and their markers in one line.
+func failures(s kit.StepResult) string {
+	var parts []string
+	for _, t := range s.Failed() {
+		if t.Marker != "" {
+			parts = append(parts, t.Name+" ("+t.Marker+")")
+		} else {
+			parts = append(parts, t.Name)
+		}
+	}
+	if len(s.NotRun) > 0 {
+		parts = append(parts, strings.Join(s.NotRun, ", ")+" did not run")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// binaryTrouble explains a binary that stopped before its tests finished: a time-out, a panic outside a step.
+func binaryTrouble(l lab.Lab, rep *gotest.Report) []Line {
+	var out []Line
+	if len(rep.Timeout) > 0 {
+		out = append(out, Line{Kind: Story, Text: fmt.Sprintf("%s was still running when the time ran out: something waits forever "+
+			"(a consumer that never gets its message, a wait without a bound?).", strings.Join(rep.Timeout, ", "))})
+	}
+	if p := rep.Panic; p != nil && l.StepOf(p.Test) == 0 {
+		at := ""
+		if p.At != "" {
+			at = " at " + p.At
+		}
+		out = append(out, Line{Kind: Story, Text: fmt.Sprintf("panic in %s: %s%s", p.Test, p.Message, at)})
+	}
+	if rep.Kind() == gotest.NoTests && rep.Stderr != "" {
+		line, _, _ := strings.Cut(rep.Stderr, "\n")
+		out = append(out, Line{Kind: Output, Text: line})
+	}
+	return out
+}
+
+// chaos reports the chaos stage: passed in a line, failed with TestChaos's story and the replay command.
+func chaos(res *kit.RunResult, o Options) []Line {
+	c := res.Chaos
+	seed := "the lab's default seed"
+	if c.Seed != "" {
+		seed = "seed " + c.Seed
+	}
+	if c.Passed() {
+		return []Line{{Kind: Stage, Text: fmt.Sprintf("%s chaos stage: %d fault schedules from %s against your code, all kept their promises", GlyphPass, c.Runs, seed)}}
+	}
+	out := []Line{{Kind: Stage, Text: fmt.Sprintf("chaos stage: %d fault schedules from %s against your code", c.Runs, seed)}}
+	t, ok := c.Report.Test(lab.ChaosTest)
+	if !ok {
+		return append(out, binaryTrouble(res.Lab, c.Report)...)
+	}
+	out = append(out, Failure(t, 1)...)
+	if !strings.Contains(t.Story, "checker chaos") {
+		replay := o.cmd("chaos", res.Lab.Number)
+		if c.Seed != "" {
+			replay = o.cmd("chaos", res.Lab.Number, "--seed", c.Seed)
+		}
+		out = append(out, Line{Kind: Next, Indent: 1, Text: "replay: " + replay})
+	}
+	return out
+}
+
+// verdict is the run's last word.
+func verdict(res *kit.RunResult) Line {
+	n := res.Lab.Number
+	fail := func(format string, args ...any) Line {
+		return Line{Kind: VerdictFail, Text: GlyphFail + " " + fmt.Sprintf(format, args...)}
+	}
+	switch res.Outcome() {
+	case kit.InfraDown:
+		return fail("lab %d could not run: a service failed, not your code; nothing was recorded", n)
+	case kit.NotCounted:
+		return fail("lab %d: not counted; nothing was recorded", n)
+	case kit.Passed:
+		return passed(res)
+	}
+	if res.ChaosOnly {
+		return fail("lab %d: the chaos stage found a broken promise · %s", n, Duration(res.Chaos.Report.Elapsed))
+	}
+	rep := res.Report
+	pass, failed := rep.Counts()
+	switch res.Kind {
+	case gotest.BuildError:
+		return fail("lab %d does not compile", n)
+	case gotest.TimedOut:
+		return fail("lab %d timed out: %s was still running", n, strings.Join(rep.Timeout, ", "))
+	case gotest.Panicked:
+		return fail("lab %d panicked in %s", n, rep.Panic.Test)
+	case gotest.NoTests:
+		return fail("lab %d ran no tests", n)
+	case gotest.Passed:
+		return fail("lab %d: every step's tests pass, but the chaos stage does not · %s", n, Duration(rep.Elapsed+res.Chaos.Report.Elapsed))
+	}
+	where := ""
+	if res.Current > 0 {
+		where = fmt.Sprintf(" step %d of %d failing ·", res.Current, len(res.Lab.Steps))
+	}
+	return fail("lab %d:%s %d passed, %d failed · %s", n, where, pass, failed, Duration(rep.Elapsed))
+}
+
+func passed(res *kit.RunResult) Line {
+	n := res.Lab.Number
+	if res.ChaosOnly {
+		return Line{Kind: VerdictPass, Text: fmt.Sprintf("%s lab %d: the chaos stage passed · %s", GlyphPass, n, Duration(res.Chaos.Report.Elapsed))}
+	}
+	pass, _ := res.Report.Counts()
+	elapsed := res.Report.Elapsed
+	parts := []string{fmt.Sprintf("%s lab %d passed", GlyphPass, n)}
+	if len(res.Lab.Steps) > 1 {
+		parts = append(parts, fmt.Sprintf("%d steps", len(res.Lab.Steps)))
+	}
+	parts = append(parts, fmt.Sprintf("%d tests", pass))
+	if res.Chaos != nil {
+		parts = append(parts, fmt.Sprintf("chaos %d schedules", res.Chaos.Runs))
+		elapsed += res.Chaos.Report.Elapsed
+	}
+	parts = append(parts, Duration(elapsed))
+	return Line{Kind: VerdictPass, Text: strings.Join(parts, " · ")}
+}
+
+// next says what to type next.
+func next(res *kit.RunResult, o Options) []Line {
+	n := res.Lab.Number
+	switch res.Outcome() {
+	case kit.InfraDown:
+		return []Line{{Kind: Next, Text: fmt.Sprintf("%s checks the services; then %s again", o.cmd("doctor"), o.cmd("run", n))}}
+	case kit.NotCounted:
+		return []Line{{Kind: Next, Text: fmt.Sprintf("put those files back, then %s", o.cmd("run", n))}}
+	case kit.Passed:
+		if res.ChaosOnly {
+			return []Line{{Kind: Next, Text: fmt.Sprintf("%s runs the tests and the chaos stage together: that is what passes the lab", o.cmd("run", n))}}
+		}
+		return []Line{{Kind: Next, Text: fmt.Sprintf("%s shows the reference solution and the follow-up", o.cmd("solution", n))}}
+	}
+	if res.Kind == gotest.BuildError {
+		return nil
+	}
+	if res.Current > 0 {
+		return []Line{{Kind: Next, Text: fmt.Sprintf("stuck? %s gives a hint for step %d", o.cmd("hint", n), res.Current)}}
+	}
+	return []Line{{Kind: Next, Text: fmt.Sprintf("stuck? %s gives a hint", o.cmd("hint", n))}}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+
+	"msglabs/checker/kit"
+	"msglabs/checker/room"
+)
+
+func init() {
+	commands["room"] = func(a *app, ctx context.Context, args []string) int {
+		return room.Command(ctx, args, a.stdout, a.stderr)
+	}
+}
+
+// announce shows the run in the attendee's room, when they joined one (MSGLABS_ROOM): the lab, the step they are
+// on, the outcome and its marker, the hints shown and when the lab was started. It never changes the run's result;
+// a room that does not answer costs one warning line.
+func (a *app) announce(ctx context.Context, lr *labRun, res *kit.RunResult) {
+	li, err := lr.k.Info(res.Lab.Number)
+	if err != nil {
+		return
+	}
+	step := res.Current
+	if step == 0 {
+		step = len(res.Lab.Steps)
+	}
+	r := room.Run{Lab: res.Lab.Slug, Step: step, Result: roomResult(res.Outcome()), Marker: firstMarker(res),
+		Hints: li.HintsShown, Started: li.StartedAt}
+	_ = room.Announce(ctx, a.getenv, lr.opts.Endpoints.AMQP.URL, r, a.now(), a.stderr)
+}
+
+func roomResult(o kit.Outcome) string {
+	switch o {
+	case kit.Passed:
+		return room.ResultPass
+	case kit.InfraDown:
+		return room.ResultInfra
+	case kit.NotCounted:
+		return room.ResultNotCounted
+	}
+	return room.ResultFail
+}
+
+// firstMarker is the marker of the first failure the attendee sees: in the step they are on, else the chaos stage.
+func firstMarker(res *kit.RunResult) string {
+	for _, s := range res.Steps {
+		if s.Number != res.Current {
+			continue
+		}
+		for _, t := range s.Failed() {
+			if t.Marker != "" {
+				return t.Marker
+			}
+		}
+	}
+	if res.Chaos != nil && res.Chaos.Report != nil {
+		for _, t := range res.Chaos.Report.Failed() {
+			if t.Marker != "" {
+				return t.Marker
+			}
+		}
+	}
+	return ""
+}
