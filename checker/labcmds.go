@@ -34,7 +34,16 @@ func (a *app) checkerCmd(root string) string {
 }
 
 func (a *app) reportOptions(k *kit.Kit) report.Options {
-	return report.Options{Checker: a.checkerCmd(k.Root)}
+	return report.Options{Checker: a.checkerCmd(k.Root), Path: a.relPath}
+}
+
+// relPath shows a file as the attendee reaches it from the folder they are in.
+func (a *app) relPath(abs string) string {
+	rel, err := filepath.Rel(a.dir, abs)
+	if err != nil {
+		return abs
+	}
+	return filepath.ToSlash(rel)
 }
 
 func (a *app) print(lines []report.Line) { fmt.Fprint(a.stdout, report.Plain(lines)) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +20,6 @@ import (
 // Environment the checker gives a lab's test binary, besides the services' URLs (D3, D6).
 const (
 	EnvOwner     = "MSGLABS_OWNER"      // whose names the harness creates: the start-up sweep and clean find them
-	EnvRunDir    = "MSGLABS_RUN_DIR"    // where the harness writes the run's events
 	EnvChaos     = "MSGLABS_CHAOS"      // set: TestChaos runs instead of skipping
 	EnvChaosSeed = "MSGLABS_CHAOS_SEED" // the first schedule's seed; run i uses seed+i
 	EnvChaosRuns = "MSGLABS_CHAOS_RUNS" // how many schedules
@@ -139,6 +137,8 @@ func (r *RunResult) Outcome() Outcome {
 			return Passed
 		}
 		return Failing
+	case r.Kind == gotest.NotRun:
+		return NotCounted
 	case r.Kind != gotest.Passed:
 		return Failing
 	case r.Lab.Chaos != nil && !r.Chaos.Passed():
@@ -210,7 +210,7 @@ func (k *Kit) runChaos(ctx context.Context, res *RunResult, o RunOptions, co Cha
 		runs = res.Lab.Chaos.Runs
 	}
 	opts := k.baseOptions(res.Lab, o)
-	opts.Run = anchored([]string{lab.ChaosTest})
+	opts.Tests = []string{lab.ChaosTest}
 	opts.Env = append(opts.Env, EnvChaos+"=1")
 	if co.Seed != "" {
 		opts.Env = append(opts.Env, EnvChaosSeed+"="+co.Seed)
@@ -248,27 +248,20 @@ func (k *Kit) baseOptions(l lab.Lab, o RunOptions) gotest.Options {
 	if o.Owner != "" {
 		env = append(env, EnvOwner+"="+o.Owner)
 	}
-	env = append(env, EnvRunDir+"="+k.RunDir(l.Number))
-	return gotest.Options{Dir: k.Root, Package: "./" + l.Dir() + "/", LabDir: l.Dir(), Env: env, Timeout: o.Timeout, Quick: true}
+	return gotest.Options{Dir: k.Root, Package: "./" + l.Dir() + "/", LabDir: l.Dir(), Env: env, Timeout: o.Timeout,
+		Quick: true, RunDir: k.RunDir(l.Number)}
 }
 
+// visibleOptions run exactly the sealed visible tests: gotest names them in an anchored -test.run and reports the
+// ones that did not run.
 func (k *Kit) visibleOptions(l lab.Lab, o RunOptions) gotest.Options {
 	opts := k.baseOptions(l, o)
-	opts.Run = anchored(l.Visible())
+	opts.Tests = l.Visible()
 	return opts
 }
 
 // RunDir is the folder of lab n's last run: its full log and its events.
 func (k *Kit) RunDir(n int) string { return k.path(fmt.Sprintf("%s/%02d", RunsDir, n)) }
-
-// anchored is a -test.run pattern that matches exactly the named top-level tests (and their subtests).
-func anchored(tests []string) string {
-	quoted := make([]string, len(tests))
-	for i, t := range tests {
-		quoted[i] = regexp.QuoteMeta(t)
-	}
-	return "^(" + strings.Join(quoted, "|") + ")$"
-}
 
 // errPreflight cancels a run whose services failed the preflight.
 var errPreflight = errors.New("a service failed the preflight")
@@ -319,7 +312,7 @@ func (k *Kit) noteInfra(res *RunResult, rep *gotest.Report) {
 // purpose; a build error, a panic, a hang or an exit stop the binary early, and that is the attendee's failure.
 func countsAsComplete(kind gotest.Kind) bool {
 	switch kind {
-	case gotest.Passed, gotest.Failed, gotest.NoTests:
+	case gotest.Passed, gotest.Failed, gotest.NoTests, gotest.NotRun:
 		return true
 	}
 	return false

@@ -62,6 +62,15 @@ const (
 type Options struct {
 	// Checker is the checker as the attendee types it from where they are: "bin/checker" at the kit root.
 	Checker string
+	// Path shows a file's absolute path as the attendee reaches it from where they are; nil shows it as it is.
+	Path func(abs string) string
+}
+
+func (o Options) path(abs string) string {
+	if o.Path == nil {
+		return abs
+	}
+	return o.Path(abs)
 }
 
 func (o Options) cmd(args ...any) string {
@@ -127,6 +136,8 @@ func Failure(r gotest.Result, indent int) []Line {
 	out := []Line{TestRow(r, indent)}
 	in := indent + 2
 	switch {
+	case r.Hung:
+		out = append(out, Line{Kind: Story, Indent: in, Text: "made no progress, so the run was stopped (where it was stuck: below)"})
 	case r.TimedOut:
 		out = append(out, Line{Kind: Story, Indent: in,
 			Text: "did not finish in time: it hangs (a wait without a bound, or a message nobody takes?)"})
@@ -138,6 +149,9 @@ func Failure(r gotest.Result, indent int) []Line {
 	case r.Story != "":
 		out = append(out, storyLines(r.Story, in)...)
 	default:
+		if r.Dropped > 0 {
+			out = append(out, Line{Kind: Note, Indent: in, Text: fmt.Sprintf("… %d earlier lines (the whole output is in the run's log)", r.Dropped)})
+		}
 		for _, l := range r.Output {
 			if strings.HasPrefix(l, "=== ") || strings.HasPrefix(strings.TrimSpace(l), "--- ") {
 				continue

@@ -191,3 +191,29 @@ func TestHeaderAndDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestHangAndExitNameWhereTheyHappened(t *testing.T) {
+	relay := result("TestRelay", gotest.Fail, "", "")
+	relay.Hung = true
+	rep := &gotest.Report{Tests: []gotest.Result{relay}, LogPath: "/kit/.msglabs/runs/06/last.log",
+		Hang: &gotest.Hang{Test: "TestRelay", After: 12 * time.Second, At: "labs/06-outbox/relay.go:42", Func: "(*Relay).Run", State: "chan receive"}}
+	res := &kit.RunResult{Lab: sample, Kind: gotest.Hung, Report: rep, Current: 2,
+		Steps: []kit.StepResult{{Number: 1, Step: sample.Steps[0], Passed: true}, {Number: 2, Step: sample.Steps[1], Tests: []gotest.Result{relay}}}}
+	got := Plain(Run(res, Options{Path: func(p string) string { return strings.TrimPrefix(p, "/kit/") }}))
+	for _, want := range []string{"  ✗ TestRelay  120ms\n      made no progress",
+		"TestRelay made no progress for 12.0s, so it was stopped: stuck at labs/06-outbox/relay.go:42 in (*Relay).Run (chan receive)",
+		"the whole output of the run: .msglabs/runs/06/last.log", "✗ lab 6 hangs: TestRelay made no progress"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("hang report lacks %q:\n%s", want, got)
+		}
+	}
+	rep = &gotest.Report{Exit: &gotest.Exit{Status: 3, Test: "TestWrite", Sentence: "exited with status 3 — os.Exit in your code?"}}
+	res = &kit.RunResult{Lab: sample, Kind: gotest.Exited, Report: rep}
+	got = Plain(Run(res, Options{}))
+	for _, want := range []string{"the test binary, during TestWrite, exited with status 3 — os.Exit in your code?",
+		"✗ lab 6: the test binary exited with status 3 — os.Exit in your code?"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("exit report lacks %q:\n%s", want, got)
+		}
+	}
+}

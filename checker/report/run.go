@@ -26,6 +26,9 @@ func Run(res *kit.RunResult, o Options) []Line {
 		if rep.Race {
 			add(Line{Kind: Note, Text: "the race detector found a data race (see the test output)."})
 		}
+		if rep.LogPath != "" && outputCut(res.Kind, rep) {
+			add(Line{Kind: Note, Text: "the whole output of the run: " + o.path(rep.LogPath)})
+		}
 	}
 	if res.Chaos != nil {
 		add(chaos(res, o)...)
@@ -51,6 +54,21 @@ func Run(res *kit.RunResult, o Options) []Line {
 	}
 	add(next(res, o)...)
 	return out
+}
+
+// outputCut reports whether the terminal saw less than the run printed: a test's output was cut to its tail, or the
+// binary stopped in a way whose stacks are only in the log.
+func outputCut(kind gotest.Kind, rep *gotest.Report) bool {
+	switch kind {
+	case gotest.Hung, gotest.Exited, gotest.Panicked, gotest.TimedOut:
+		return true
+	}
+	for _, t := range rep.Tests {
+		if t.Status == gotest.Fail && t.Dropped > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func build(rep *gotest.Report) []Line {
@@ -108,9 +126,23 @@ func failures(s kit.StepResult) string {
 	return strings.Join(parts, ", ")
 }
 
-// binaryTrouble explains a binary that stopped before its tests finished: a time-out, a panic outside a step.
+// binaryTrouble explains a binary that stopped before its tests finished: a hang the watchdog stopped (with where
+// the stuck goroutine was in the lab's files), an early exit, a time-out, a panic outside a step.
 func binaryTrouble(l lab.Lab, rep *gotest.Report) []Line {
 	var out []Line
+	if h := rep.Hang; h != nil {
+		out = append(out, Line{Kind: Story, Text: hangSentence(h)})
+		for _, o := range h.Other {
+			out = append(out, Line{Kind: Story, Indent: 1, Text: "also in your code: " + o})
+		}
+	}
+	if e := rep.Exit; e != nil {
+		who := "the test binary"
+		if e.Test != "" {
+			who = "the test binary, during " + e.Test + ","
+		}
+		out = append(out, Line{Kind: Story, Text: who + " " + e.Sentence})
+	}
 	if len(rep.Timeout) > 0 {
 		out = append(out, Line{Kind: Story, Text: fmt.Sprintf("%s was still running when the time ran out: something waits forever "+
 			"(a consumer that never gets its message, a wait without a bound?).", strings.Join(rep.Timeout, ", "))})
@@ -127,6 +159,27 @@ func binaryTrouble(l lab.Lab, rep *gotest.Report) []Line {
 		out = append(out, Line{Kind: Output, Text: line})
 	}
 	return out
+}
+
+// hangSentence says which test made no progress and where it was stuck.
+func hangSentence(h *gotest.Hang) string {
+	who := h.Test
+	if who == "" {
+		who = "the test binary (outside any test)"
+	}
+	s := fmt.Sprintf("%s made no progress for %s, so it was stopped", who, Duration(h.After))
+	switch {
+	case h.At != "" && h.Func != "":
+		s += fmt.Sprintf(": stuck at %s in %s", h.At, h.Func)
+	case h.At != "":
+		s += ": stuck at " + h.At
+	default:
+		return s + " (no goroutine was in the lab's files: a wait in the test itself?)"
+	}
+	if h.State != "" {
+		s += " (" + h.State + ")"
+	}
+	return s
 }
 
 // chaos reports the chaos stage: passed in a line, failed with TestChaos's story and the replay command.
@@ -179,6 +232,10 @@ func verdict(res *kit.RunResult) Line {
 		return fail("lab %d does not compile", n)
 	case gotest.TimedOut:
 		return fail("lab %d timed out: %s was still running", n, strings.Join(rep.Timeout, ", "))
+	case gotest.Hung:
+		return fail("lab %d hangs: %s made no progress", n, orBinary(rep.Hang.Test))
+	case gotest.Exited:
+		return fail("lab %d: the test binary %s", n, rep.Exit.Sentence)
 	case gotest.Panicked:
 		return fail("lab %d panicked in %s", n, rep.Panic.Test)
 	case gotest.NoTests:
@@ -191,6 +248,13 @@ func verdict(res *kit.RunResult) Line {
 		where = fmt.Sprintf(" step %d of %d failing ·", res.Current, len(res.Lab.Steps))
 	}
 	return fail("lab %d:%s %d passed, %d failed · %s", n, where, pass, failed, Duration(rep.Elapsed))
+}
+
+func orBinary(test string) string {
+	if test == "" {
+		return "the test binary"
+	}
+	return test
 }
 
 func passed(res *kit.RunResult) Line {
