@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -205,5 +206,56 @@ func TestRunIsAnnouncedToTheRoomWithoutChangingItsResult(t *testing.T) {
 	ta.expect(t, exitFailing, "run", "1")
 	if ta.errOut.Len() != 0 {
 		t.Fatalf("without a room the run said on stderr: %q", ta.errOut)
+	}
+}
+
+// TestNothingIsLeftAfterTheCheckerIsKilled runs the real checker binary, SIGKILLs it while a test has its names,
+// and checks that its test binary dies with it and that the next run's start-up sweep removes what it left.
+func TestNothingIsLeftAfterTheCheckerIsKilled(t *testing.T) {
+	root := miniKit(t, realLab)
+	src, err := lab.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "checker")
+	build := exec.Command("go", "build", "-o", bin, "./checker")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the checker: %v\n%s", err, out)
+	}
+	owner := fmt.Sprintf("k%x", time.Now().UnixNano()&0xffffff)
+	cmd := exec.Command(bin, "run", "1")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), EnvOwner+"="+owner, infra.EnvAMQP+"="+infra.DefaultAMQP, infra.EnvDatabase+"="+infra.DefaultDatabase)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(ownedBy(t, owner)) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the run registered no names within 60s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Kill() // SIGKILL: the checker gets no chance to clean up
+	cmd.Wait()
+	t.Logf("left by the killed checker: %v", ownedBy(t, owner))
+	// The next run's sweep (here through clean, which is the same Sweep) removes the dead run's names once its
+	// test binary is gone too; the bound is generous for a loaded machine, and ends as soon as all are gone.
+	ta := newTestApp(t, root)
+	ta.env[EnvOwner] = owner
+	ta.realServices(infra.DefaultAMQP)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		ta.expect(t, exitOK, "clean")
+		left := ownedBy(t, owner)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after the checker was killed, owner %s still has %v (its test binary still running?)", owner, left)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
