@@ -348,14 +348,14 @@ func (p *Process) finish() {
 	p.dead = true
 	mq, db := p.mq, p.db
 	p.mu.Unlock()
-	if p.child != nil {
-		p.child.kill()
-	}
 	for _, px := range []*fault.Proxy{mq, db} {
 		if px != nil {
 			px.Refuse(true)
 			px.Cut()
 		}
+	}
+	if p.child != nil {
+		p.child.kill()
 	}
 	p.cancel()
 }

@@ -98,7 +98,7 @@ func (c *child) start(cfg childConfig) error {
 	}
 	toChild, fromChild, stdout, stderr := pipes[0], pipes[1], pipes[2], pipes[3]
 	cmd := exec.Command(exe, "-test.run=^$") // should harness.Main not catch it, it runs no test
-	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	cmd.Env = append(os.Environ(), childEnv+"="+string(raw), "GORACE="+childRace())
 	cmd.ExtraFiles = []*os.File{toChild.r, fromChild.w} // the child's fd 3 and 4
 	cmd.Stdout, cmd.Stderr = stdout.w, stderr.w
 	cmd.SysProcAttr = childAttrs()
@@ -119,6 +119,12 @@ func (c *child) start(cfg childConfig) error {
 	go c.serve(fromChild.r)
 	go c.wait()
 	return nil
+}
+
+// childRace is the race detector's options for a child: the test's own, without the second the race runtime waits
+// at exit by default (atexit_sleep_ms), which would make every stop of a -race child last a second.
+func childRace() string {
+	return strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
 }
 
 type pipe struct{ r, w *os.File }
@@ -266,7 +272,6 @@ func (c *child) wait() {
 	c.mu.Lock()
 	news := !c.killed && !c.fatal && !(c.done && c.cmd.ProcessState.Success())
 	c.mu.Unlock()
-	close(c.exited)
 	c.p.finish()
 	if news {
 		story := c.exitStory()
@@ -275,6 +280,7 @@ func (c *child) wait() {
 		c.p.errs = append(c.p.errs, errors.New(story))
 		c.p.mu.Unlock()
 	}
+	close(c.exited)
 }
 
 func (c *child) waitOutput(limit time.Duration) {

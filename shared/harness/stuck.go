@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime/pprof"
 	"strconv"
@@ -56,7 +57,7 @@ func shortFunc(fn string) string {
 var (
 	tracebackHeader = regexp.MustCompile(`^goroutine \d+.*\[(.*)\]:$`)
 	tracebackFile   = regexp.MustCompile(`^\t(.+):(\d+)`)
-	profileFrame    = regexp.MustCompile(`^#\t0x[0-9a-f]+\t(\S+)\+0x[0-9a-f]+\t(.+):(\d+)$`)
+	profileFrame    = regexp.MustCompile(`^#\t0x[0-9a-f]+\t(\S+)\+0x[0-9a-f]+\t+(.+):(\d+)$`)
 	profileLabel    = regexp.MustCompile(`"((?:[^"\\]|\\.)*)":"((?:[^"\\]|\\.)*)"`)
 )
 
@@ -148,8 +149,21 @@ func goroutinesWith(key, value string) []goroutine {
 // goroutinesOf returns the goroutines of an in-process Process (its service loops and what they started).
 func goroutinesOf(process string) []goroutine { return goroutinesWith(labelProcess, process) }
 
-// labFrame is the innermost frame in the lab's own code: a file of the lab's folder (the test binary's working
-// directory) that is not a test file, or, when there is none, a test file of it (a role written in the test).
+// harnessPackage is this package's import path: its own frames are never the lab's code (not even when the lab
+// is the harness's own test).
+var harnessPackage = reflect.TypeOf(Env{}).PkgPath()
+
+// inLab reports whether a frame is the lab's code: a file in the lab's folder (the test binary's working directory),
+// and not the harness's own code.
+func inLab(f frame, wd string) bool {
+	if filepath.Dir(f.file) != wd {
+		return false
+	}
+	return strings.HasSuffix(f.file, "_test.go") || !strings.HasPrefix(f.fn, harnessPackage+".")
+}
+
+// labFrame is the innermost frame in the lab's own code: a file of the lab's folder that is not a test file, or,
+// when there is none, a test file of it (a role written in the test).
 func labFrame(frames []frame) (frame, bool) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -157,7 +171,7 @@ func labFrame(frames []frame) (frame, bool) {
 	}
 	var inTest *frame
 	for i, f := range frames {
-		if filepath.Dir(f.file) != wd {
+		if !inLab(f, wd) {
 			continue
 		}
 		if !strings.HasSuffix(f.file, "_test.go") {
@@ -179,7 +193,7 @@ func labDepth(g goroutine) int {
 	wd, _ := os.Getwd()
 	n := 0
 	for _, f := range g.frames {
-		if filepath.Dir(f.file) == wd {
+		if inLab(f, wd) {
 			n++
 		}
 	}
