@@ -118,9 +118,9 @@ func (t Trigger) before() bool {
 func (t Trigger) String() string {
 	switch t.kind {
 	case beforeAck:
-		return fmt.Sprintf("just before its %sack of %s left (the ack never reached the broker)", t.nthWord(), t.id)
+		return fmt.Sprintf("just before its %sack of %s left", t.nthWord(), t.id)
 	case beforePublish:
-		return fmt.Sprintf("just before its %spublish of %s left (the broker never got it)", t.nthWord(), t.match)
+		return fmt.Sprintf("just before its %spublish of %s left", t.nthWord(), t.match)
 	case afterConfirm:
 		return fmt.Sprintf("right after the broker's %sconfirm of %s reached it", t.nthWord(), t.id)
 	case afterDelivery:
@@ -128,8 +128,8 @@ func (t Trigger) String() string {
 	case afterCommit:
 		return fmt.Sprintf("right after its %s transaction that wrote to %s committed", ordinal(t.nth), t.table)
 	case beforeCommit:
-		return fmt.Sprintf("just before its %s transaction that wrote to %s could commit (the commit never reached "+
-			"the database: it rolls back)", ordinal(t.nth), t.table)
+		return fmt.Sprintf("just before its %s transaction that wrote to %s could commit (it rolls back)",
+			ordinal(t.nth), t.table)
 	}
 	return "on a trigger that was never set up"
 }

@@ -414,6 +414,7 @@ func TestSpawnedExitStories(t *testing.T) {
 func TestStuckHandlerIsTheStory(t *testing.T) {
 	for _, how := range []string{"spawned", "in-process"} {
 		t.Run(how, func(t *testing.T) {
+			t.Parallel() // each waits Patience for a handler that never finishes: wait together
 			start := time.Now()
 			env := New(t)
 			q := queueWith(t, env, "m-stuck")
