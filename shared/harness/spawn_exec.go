@@ -174,6 +174,9 @@ func (c *child) serve(r io.Reader) {
 
 func (c *child) handle(e envelope) {
 	p := c.p
+	if p.fuse.Blown() && e.T != msgDone && e.T != msgFatal {
+		return // frozen: what it says between the freeze and its death reaches no one, like all it sends
+	}
 	switch e.T {
 	case msgLog:
 		p.env.Log(p.Name, "%s", e.Text)
