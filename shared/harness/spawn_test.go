@@ -580,3 +580,34 @@ func TestWaitDoesNotLeak(t *testing.T) {
 		t.Fatal("Wait did not see the loop return")
 	}
 }
+
+// BenchmarkSpawnUntilConsuming is what a Spawn costs a test: from the call to the broker counting the new consumer.
+// go test -run '^$' -bench SpawnUntilConsuming ./shared/harness (add -race for what lab runs pay).
+func BenchmarkSpawnUntilConsuming(b *testing.B) {
+	env := New(b)
+	env.Exec(`CREATE TABLE handled (message_id text)`)
+	q := env.Name("work")
+	ch, err := env.Process("setup").MustDial().Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		p := env.Spawn("dedup", Args{"queue": q})
+		for deadline := time.Now().Add(Patience); ; time.Sleep(time.Millisecond) { // finer than Eventually's back-off
+			if _, n, err := env.QueueDepth(q); err == nil && n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the spawned service never consumed")
+			}
+		}
+		b.StopTimer()
+		p.Kill()
+		env.WaitConsumers(q, 0)
+		b.StartTimer()
+	}
+}
