@@ -45,7 +45,7 @@ const defaultRuns = 8
 // Battery is a lab's chaos stage.
 type Battery struct {
 	Seed int64 // the first run's seed, fixed per lab (MSGLABS_CHAOS_SEED overrides it)
-	Runs int    // how many runs by default (MSGLABS_CHAOS_RUNS overrides it); keep the lab's stage within 10 s
+	Runs int   // how many runs by default (MSGLABS_CHAOS_RUNS overrides it); keep the lab's stage within 10 s
 	// Scenario runs one schedule: it builds the lab's world in env, asks s for every choice and fault, and judges
 	// the lab's invariants with env (ExactlyOnce, Fail), which stops the run with the story when one is broken.
 	Scenario func(env *harness.Env, s *Schedule)

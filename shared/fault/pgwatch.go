@@ -44,8 +44,6 @@ func (l *pgLink) Inspect(dir Direction, msg []byte) Verdict {
 		l.mu.Lock()
 		l.said = "FATAL: " + ev.Text
 		l.mu.Unlock()
-	case pgwire.Encrypted:
-		l.w.setBlind()
 	}
 	return Verdict{}
 }

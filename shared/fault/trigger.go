@@ -106,8 +106,8 @@ func tableName(table string) string {
 	return strings.ToLower(table)
 }
 
-// onDatabase reports whether the trigger reads the database link (else the broker link).
-func (t Trigger) onDatabase() bool { return t.kind == afterCommit || t.kind == beforeCommit }
+// OnDatabase reports whether the trigger reads the process's database link (else its broker link).
+func (t Trigger) OnDatabase() bool { return t.kind == afterCommit || t.kind == beforeCommit }
 
 // before reports whether the triggering message is dropped (else it is forwarded first).
 func (t Trigger) before() bool {

@@ -33,21 +33,6 @@ func (w *Watch) Arm(t Trigger) {
 	w.armed = append(w.armed, &armed{t: t})
 }
 
-// Armed reports how many triggers are armed and have not fired.
-func (w *Watch) Armed() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.armed)
-}
-
-// Blind reports whether a database link of the process could not be followed (it was encrypted), so database
-// triggers cannot fire on it.
-func (w *Watch) Blind() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.blind
-}
-
 // event offers one wire event to the armed triggers of kind: each one that matches counts it, and the first that is
 // due fires (it is disarmed, and the verdict says how to freeze).
 func (w *Watch) event(kind triggerKind, matches func(Trigger) bool) Verdict {
@@ -104,10 +89,4 @@ func (w *Watch) dropLink(l *amqpLink) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.links, l)
-}
-
-func (w *Watch) setBlind() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.blind = true
 }

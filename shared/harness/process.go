@@ -319,7 +319,14 @@ func (p *Process) Err() error {
 // CrashOn arms a wire-level crash: when the process's traffic matches t (fault.AfterCommitTo("charges", 1),
 // fault.BeforeAckOf("m-1"), …), all its links freeze at that instant, then the process is killed. Arm it before the
 // traffic it waits for can happen. It works for processes from Env.Process and Env.Spawn alike.
-func (p *Process) CrashOn(t fault.Trigger) { p.watch.Arm(t) }
+func (p *Process) CrashOn(t fault.Trigger) {
+	p.env.T.Helper()
+	if t.OnDatabase() && tlsRequired(p.env.DatabaseURL()) {
+		p.env.T.Fatalf("%s cannot crash %s: its database connections must be encrypted (sslmode in %s), and the "+
+			"harness cannot read encrypted traffic", p.Name, t, infra.Redact(p.env.DatabaseURL()))
+	}
+	p.watch.Arm(t)
+}
 
 // crash is what an armed crash point calls: the process dies where it stands.
 func (p *Process) crash(point string) {
@@ -515,6 +522,19 @@ func withHost(rawURL, hostPort string) string {
 	return u.String()
 }
 
+// tlsRequired reports whether a database URL insists on TLS (sslmode=require or verify-*).
+func tlsRequired(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	switch u.Query().Get("sslmode") {
+	case "require", "verify-ca", "verify-full":
+		return true
+	}
+	return false
+}
+
 // plainText makes a database URL through a proxy speak without TLS (the proxy is on loopback, and the database
 // triggers must read the traffic), unless the URL insists on TLS (sslmode=require or verify-*).
 func plainText(rawURL string) string {
@@ -522,11 +542,11 @@ func plainText(rawURL string) string {
 	if err != nil {
 		return rawURL
 	}
-	q := u.Query()
-	switch q.Get("sslmode") {
-	case "", "disable", "allow", "prefer":
-		q.Set("sslmode", "disable")
-		u.RawQuery = q.Encode()
+	if tlsRequired(rawURL) {
+		return rawURL
 	}
+	q := u.Query()
+	q.Set("sslmode", "disable")
+	u.RawQuery = q.Encode()
 	return u.String()
 }

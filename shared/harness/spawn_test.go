@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"runtime"
@@ -137,28 +139,40 @@ func runHang(ctx context.Context, s *Service) error {
 // hangLine is where hangForever blocks; the stuck story must name it.
 var hangLine = func() int { return lineOf("hangForever") }()
 
-// unstick lets an in-process hangForever go at the end of its test; in a spawned process nobody ever closes it.
-var (
-	unstickMu sync.Mutex
-	unstick   = make(chan struct{})
-)
+// A gate holds hangForever (and hangServing) until the test opens it; in a spawned process nobody ever does.
+type gate struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// channel is the gate's current channel: receiving from it waits until the gate opens.
+func (g *gate) channel() chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+	}
+	return g.ch
+}
+
+// open lets everyone waiting go, and closes the gate again behind them.
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch != nil {
+		close(g.ch)
+	}
+	g.ch = make(chan struct{})
+}
+
+var handlerGate, httpGate gate
 
 func hangForever() {
-	<-unstickChannel() // the line after hangForever's opening brace
+	<-handlerGate.channel() // the line after hangForever's opening brace
 }
 
-func unstickChannel() chan struct{} {
-	unstickMu.Lock()
-	defer unstickMu.Unlock()
-	return unstick
-}
-
-// letGo releases every hangForever of this process and prepares the next.
-func letGo() {
-	unstickMu.Lock()
-	defer unstickMu.Unlock()
-	close(unstick)
-	unstick = make(chan struct{})
+func hangServing() {
+	<-httpGate.channel() // the line after hangServing's opening brace
 }
 
 func runPanics(ctx context.Context, s *Service) error {
@@ -412,6 +426,7 @@ func TestSpawnedExitStories(t *testing.T) {
 // A handler that never finishes is the story of the failing test: STALLED, who holds which message, and where it is
 // stuck, in well under the checker's 15 s, for a spawned and an in-process service.
 func TestStuckHandlerIsTheStory(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"spawned", "in-process"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel() // each waits Patience for a handler that never finishes: wait together
@@ -436,8 +451,29 @@ func TestStuckHandlerIsTheStory(t *testing.T) {
 			if took := time.Since(start); took > 15*time.Second {
 				t.Fatalf("the verdict took %v", took)
 			}
-			letGo()
+			handlerGate.open()
 		})
+	}
+}
+
+// An HTTP handler that never returns is the story too, through env.ServeHTTP's bounded wait.
+func TestStuckHTTPHandlerIsTheStory(t *testing.T) {
+	t.Parallel()
+	env := New(t)
+	start := time.Now()
+	stuck := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hangServing() })
+	msg := failureOf(env, func() { env.ServeHTTP("clientui", stuck, httptest.NewRequest(http.MethodPost, "/orders", nil)) })
+	defer httpGate.open()
+	want := fmt.Sprintf("STALLED: clientui's handler for POST /orders never returned (waited %v): stuck at spawn_test.go:%d in hangServing", Patience, lineOf("hangServing"))
+	if !strings.HasPrefix(msg, want) {
+		t.Fatalf("story:\n%s\nwant it to start with %q", msg, want)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("the verdict took %v", took)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) })
+	if rec := env.ServeHTTP("clientui", ok, httptest.NewRequest(http.MethodPost, "/orders", nil)); rec.Code != http.StatusAccepted {
+		t.Fatalf("a handler that returns answered %d", rec.Code)
 	}
 }
 
