@@ -451,7 +451,9 @@ func TestStuckHandlerIsTheStory(t *testing.T) {
 			if took := time.Since(start); took > 15*time.Second {
 				t.Fatalf("the verdict took %v", took)
 			}
-			handlerGate.open()
+			if how == "in-process" {
+				handlerGate.open() // a spawned one died of its SIGQUIT; this one lets its goroutine go
+			}
 		})
 	}
 }
