@@ -39,6 +39,13 @@ type Tap interface {
 	Closed(cut bool)
 }
 
+// LinkEnder is a Tap that wants to know who ended its link: just before Closed, the proxy calls LinkEnded with
+// byTarget true when the server's side ended it and nobody had asked (not the test by cutting it, not the client by
+// closing it or saying goodbye in its protocol, not a frozen process).
+type LinkEnder interface {
+	LinkEnded(byTarget bool)
+}
+
 // Inspector reads one proxied connection message by message, so it can decide each message's fate before it is
 // forwarded. Split and Inspect are called from the proxy's goroutine of that direction, one call at a time per
 // direction; the two directions run concurrently, so an Inspector whose directions share state must lock it.
@@ -205,26 +212,21 @@ func (p *Proxy) pipe(l *link) {
 	p.mu.Lock()
 	delete(p.links, l)
 	p.mu.Unlock()
-	cut := l.endedBy.Load() == endedByCut
-	if l.tap != nil {
-		l.tap.Closed(cut)
-	}
 	var asked bool
 	var said string
 	if l.insp != nil {
 		asked, said = l.insp.Ended()
 	}
-	if !asked {
-		p.reportTargetEnd(l, said)
+	byTarget := l.endedBy.Load() == endedByServer && !asked && !p.fuse.Blown()
+	if e, ok := l.tap.(LinkEnder); ok {
+		e.LinkEnded(byTarget)
 	}
-}
-
-// reportTargetEnd tells Options.TargetEnded when the server ended the link (the client had not asked to).
-func (p *Proxy) reportTargetEnd(l *link, said string) {
-	if p.opts.TargetEnded == nil || l.endedBy.Load() != endedByServer || p.fuse.Blown() {
-		return
+	if l.tap != nil {
+		l.tap.Closed(l.endedBy.Load() == endedByCut)
 	}
-	p.opts.TargetEnded(End{Err: l.serverErr, Said: said})
+	if byTarget && p.opts.TargetEnded != nil {
+		p.opts.TargetEnded(End{Err: l.serverErr, Said: said})
+	}
 }
 
 type chunk struct {

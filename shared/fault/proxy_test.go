@@ -195,11 +195,21 @@ func TestSlowDelaysADirection(t *testing.T) {
 	}
 }
 
-// TargetEnded hears of a server that closed a link by itself, and of nothing the test or the client did.
+// endTap is a Tap that is told who ended its link.
+type endTap struct{ byTarget chan bool }
+
+func (e endTap) Up() io.Writer           { return io.Discard }
+func (e endTap) Down() io.Writer         { return io.Discard }
+func (e endTap) Closed(bool)             {}
+func (e endTap) LinkEnded(byTarget bool) { e.byTarget <- byTarget }
+
+// TargetEnded hears of a server that closed a link by itself, and of nothing the test or the client did; a Tap that
+// is a LinkEnder is told the same, for every link.
 func TestTargetEndedReportsOnlyUnaskedEndings(t *testing.T) {
 	srv := newLineServer(t)
 	ended := make(chan End, 4)
-	px, err := NewProxyWith(srv.addr, Options{TargetEnded: func(e End) { ended <- e }})
+	tap := endTap{byTarget: make(chan bool, 4)}
+	px, err := NewProxyWith(srv.addr, Options{TargetEnded: func(e End) { ended <- e }, Tap: func() Tap { return tap }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,11 +230,22 @@ func TestTargetEndedReportsOnlyUnaskedEndings(t *testing.T) {
 		t.Fatal("the client's side stayed open after the server ended the link")
 	}
 
+	if !<-tap.byTarget {
+		t.Fatal("the tap was told the server's ending was not the server's")
+	}
 	dial(t, px.Addr()).Close() // the client leaves
 	<-srv.conns
-	dial(t, px.Addr())
+	if <-tap.byTarget {
+		t.Fatal("the tap was told the client's ending was the server's")
+	}
+	cutter, err := NewProxyWith(srv.addr, Options{TargetEnded: func(e End) { ended <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cutter.Close()
+	dial(t, cutter.Addr())
 	<-srv.conns
-	waitFor(t, func() bool { return px.Cut() == 1 }) // the test cuts
+	waitFor(t, func() bool { return cutter.Cut() == 1 }) // the test cuts
 	select {
 	case e := <-ended:
 		t.Fatalf("TargetEnded(%v) for an ending the client or the test caused", e)

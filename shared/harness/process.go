@@ -15,6 +15,7 @@ import (
 
 	"msglabs/shared/fault"
 	"msglabs/shared/infra"
+	"msglabs/shared/story"
 )
 
 // Process stands for one running service instance (Billing, Sales, …). Its broker and database connections go
@@ -45,18 +46,8 @@ type Process struct {
 	running  int           // service loops started with Go that have not returned
 	idle     chan struct{} // closed when running drops to 0
 	errs     []error
-	lost     []LostLink
 	handlers map[string]func(arg string) string
 	newCall  chan struct{} // closed (and replaced) when On registers a handler
-}
-
-// LostLink is a connection of the process that the broker or the database ended by itself: neither the test nor the
-// process asked for it.
-type LostLink struct {
-	Service string // "broker" or "database"
-	Err     error  // how the connection ended (io.EOF when the server closed it cleanly)
-	Said    string // the server's last word, if it said one ("320 CONNECTION_FORCED - …")
-	At      time.Time
 }
 
 // Process starts a new service instance called name, running in the test's OS process. Calling it again with the
@@ -102,10 +93,9 @@ func (p *Process) brokerProxy() (*fault.Proxy, error) {
 		return nil, err
 	}
 	px, err := fault.NewProxyWith(target, fault.Options{
-		Tap:         func() fault.Tap { return newRecorder(p.env, p.Name) },
-		Inspect:     p.watch.AMQP,
-		Fuse:        p.fuse,
-		TargetEnded: p.linkLost("broker"),
+		Tap:     func() fault.Tap { return newRecorder(p.env, p.Name) }, // it is told of lost links (LinkEnded)
+		Inspect: p.watch.AMQP,
+		Fuse:    p.fuse,
 	})
 	if err != nil {
 		return nil, err
@@ -212,7 +202,7 @@ func (p *Process) databaseURL() (string, string, error) {
 		px, err := fault.NewProxyWith(target, fault.Options{
 			Inspect:     p.watch.Postgres,
 			Fuse:        p.fuse,
-			TargetEnded: p.linkLost("database"),
+			TargetEnded: p.databaseLost,
 		})
 		if err != nil {
 			return "", "", fmt.Errorf("start database proxy for %s: %w", p.Name, err)
@@ -335,12 +325,19 @@ func (p *Process) crash(point string) {
 
 // Kill makes the process die now, as if its host lost power: nothing it sends from now on arrives, connections
 // vanish without acks, open transactions roll back, and it cannot reconnect. A spawned process gets SIGKILL.
-func (p *Process) Kill() { p.fuse.Blow("killed by the test") }
+func (p *Process) Kill() { p.fuse.Blow(killedByTest) }
+
+// killedByTest is why a process killed by Kill died.
+const killedByTest = "killed by the test"
 
 // frozen runs once the fuse has blown (crash point, trigger, Kill): it tells the timeline why, and finishes the
 // process off.
 func (p *Process) frozen(reason string) {
-	p.env.Log(p.Name, "%s", reason)
+	kind := story.Crash
+	if reason == killedByTest {
+		kind = story.Kill
+	}
+	p.env.Event(story.Entry{Actor: p.Name, Kind: kind, Text: reason})
 	p.finish()
 	close(p.crashed)
 }
@@ -374,26 +371,13 @@ func (p *Process) Dead() bool {
 	return p.dead
 }
 
-// linkLost returns what a proxy calls when the server ended one of the process's connections by itself.
-func (p *Process) linkLost(service string) func(fault.End) {
-	return func(e fault.End) {
-		how := e.Err.Error()
-		if e.Said != "" {
-			how = e.Said
-		}
-		p.env.Log(p.Name, "the %s ended a connection by itself (neither the test nor %s asked): %s", service, p.Name, how)
-		p.mu.Lock()
-		p.lost = append(p.lost, LostLink{Service: service, Err: e.Err, Said: e.Said, At: time.Now()})
-		p.mu.Unlock()
+// databaseLost is told when the database ended one of the process's connections by itself: not the attendee's code
+// (INFRA), unless the test cut it.
+func (p *Process) databaseLost(e fault.End) {
+	if e.Said != "" {
+		p.env.Log(p.Name, "the database ended a connection: %s", e.Said)
 	}
-}
-
-// LostLinks returns the connections of the process that the broker or the database ended by itself, oldest first.
-// The harness uses it to tell an infrastructure failure from a lab failure.
-func (p *Process) LostLinks() []LostLink {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]LostLink(nil), p.lost...)
+	p.env.LostLink(infra.PostgreSQL, p.Name)
 }
 
 // CutBroker drops the process's broker connections, as a network failure would. The process lives on and may

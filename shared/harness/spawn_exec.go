@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"msglabs/shared/story"
 )
 
 // Bounds on a spawned process's end.
@@ -43,10 +45,13 @@ func (e *Env) Spawn(name string, args Args) *Process {
 func (e *Env) SpawnRole(name, role string, args Args) *Process {
 	e.T.Helper()
 	e.role(role)
-	e.Schema() // the child's pool asks for it from a goroutine that cannot create it
+	e.Schema() // the child asks for its database and broker from goroutines that cannot fail the test: ready both
 	p := e.newProcess(name)
 	c := &child{p: p, exited: make(chan struct{})}
 	p.child = c
+	if _, err := p.brokerURL(); err != nil {
+		e.T.Fatal(err)
+	}
 	if err := c.start(childConfig{Role: role, Name: p.Name, Prefix: e.prefix, Args: args}); err != nil {
 		e.T.Fatalf("spawn %s: %v", p.Name, err)
 	}
@@ -277,10 +282,10 @@ func (c *child) wait() {
 	c.mu.Unlock()
 	c.p.finish()
 	if news {
-		story := c.exitStory()
-		c.p.env.Log(c.p.Name, "%s", story)
+		how := c.exitStory()
+		c.p.env.Event(story.Entry{Actor: c.p.Name, Kind: story.Exit, Text: how})
 		c.p.mu.Lock()
-		c.p.errs = append(c.p.errs, errors.New(story))
+		c.p.errs = append(c.p.errs, errors.New(how))
 		c.p.mu.Unlock()
 	}
 	close(c.exited)
