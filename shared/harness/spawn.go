@@ -140,8 +140,11 @@ func (e *Env) InProcess(name string, args Args) *Process {
 func (e *Env) InProcessRole(name, role string, args Args) *Process {
 	e.T.Helper()
 	run := e.role(role)
-	e.Schema()
+	e.Schema() // the role opens its pool and dials from its own goroutine, which cannot fail the test: ready both
 	p := e.newProcess(name)
+	if _, err := p.brokerURL(); err != nil {
+		e.T.Fatal(err)
+	}
 	s := &Service{Name: p.Name, Points: p.Points, ctx: p.ctx, args: args, be: p}
 	p.Go(func(ctx context.Context) error {
 		defer s.close()
