@@ -17,6 +17,21 @@ import (
 
 var charged = story.Expect{Item: "order", From: "placed", Done: "charged"}
 
+// Billing runs in OS processes of its own (harness.Spawn): a crash really loses its memory, and two instances share
+// none, as in production. The crashes are read off the wire (fault.AfterCommitTo, fault.BeforeCommitTo), so they
+// happen where the database commits, wherever the code calls Points.At.
+func TestMain(m *testing.M) { harness.Main(m, harness.Roles{"billing": runBilling}) }
+
+// runBilling runs one Billing instance in its own process. With "line-up" set, Billing asks the test before its first
+// write for a message, and waits for the answer.
+func runBilling(ctx context.Context, s *harness.Service) error {
+	b := &Billing{DB: s.Pool(), Points: s.Points, Logf: s.Logf}
+	if s.Arg("line-up") != "" {
+		b.BeforeWrite = func(messageID string) { s.Call("before-write", messageID) }
+	}
+	return b.Consume(ctx, s.MustDial(), s.Arg("exchange"), s.Arg("queue"))
+}
+
 // lineUpLimit caps how long the first instance at the line-up waits for the second. Both arrive within milliseconds
 // when Billing calls BeforeWrite before writing (the starter and the solution never wait for it); the limit is paid
 // only by a Billing that holds a lock before BeforeWrite, so the second instance cannot get there.
@@ -26,57 +41,51 @@ const lineUpLimit = 2 * time.Second
 // and the duplicate), three if it retries a failed write once.
 const loopLimit = 5
 
-// Billing charges o-1, then crashes before it acks. The broker redelivers m-1 to the restarted Billing, which must
-// recognise it and not charge o-1 again.
+// Billing charges o-1 and dies the instant the charge has committed, before anything else it sends arrives (its ack
+// too). The broker redelivers m-1 to the restarted Billing, a new process with no memory of the first, which must
+// recognise m-1 and not charge o-1 again.
 func TestRedeliveryAfterCrashChargesOnce(t *testing.T) {
 	env := harness.New(t)
 	env.Exec(Schema)
 	exchange, queue := env.Name("sales"), env.Name("billing")
 
 	first := startBilling(env, "billing", exchange, queue, nil)
-	first.Points.Arm(fault.AfterCommit)
+	first.CrashOn(fault.AfterCommitTo("charges", 1))
 	env.Publisher("sales").SendWithID("m-1", exchange, OrderPlacedKey, shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: 4200})
-	select {
-	case <-first.Points.Crashed():
-	case <-time.After(harness.Patience):
-		t.Fatalf("Billing never reached %q for m-1: %v", fault.AfterCommit, first.Err())
-	}
+	waitCrash(env, first, "never committed a charge for m-1")
 	brokerNoticed(env, queue)
 
 	startBilling(env, "billing", exchange, queue, nil) // restarted: the broker hands it m-1 again, marked redelivered
 	settled := env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
-	judge(env, []string{"o-1"}, fmt.Sprintf("message m-1 was redelivered after Billing crashed at %q "+
-		"(charge committed, ack not yet sent)", fault.AfterCommit))
+	judge(env, []string{"o-1"}, "message m-1 was redelivered after Billing died right after its charge of o-1 "+
+		"committed (the ack never left)")
 	mustComeToRest(env, queue, settled)
 }
 
-// Billing dies just before its charge commits. Nothing may be half done: the restarted Billing must still charge
-// o-1, once. (This passes in the starter; it fails if the message is marked processed in a transaction of its own
-// before the charge.)
+// Billing dies as it commits the transaction that charges o-1: the commit never reaches the database, so the
+// transaction rolls back. Nothing may be half done: the restarted Billing must still charge o-1, once. (This passes
+// in the starter; it fails if the message is marked processed in a transaction of its own before the charge.)
 func TestCrashBeforeCommitStillCharges(t *testing.T) {
 	env := harness.New(t)
 	env.Exec(Schema)
 	exchange, queue := env.Name("sales"), env.Name("billing")
 
 	first := startBilling(env, "billing", exchange, queue, nil)
-	first.Points.Arm(fault.BeforeCommit)
+	first.CrashOn(fault.BeforeCommitTo("charges", 1))
 	env.Publisher("sales").SendWithID("m-1", exchange, OrderPlacedKey, shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: 4200})
-	select {
-	case <-first.Points.Crashed():
-	case <-time.After(harness.Patience):
-		t.Fatalf("Billing never reached %q for m-1: %v", fault.BeforeCommit, first.Err())
-	}
+	waitCrash(env, first, "never tried to commit a charge for m-1")
 	brokerNoticed(env, queue)
 
 	startBilling(env, "billing", exchange, queue, nil)
 	settled := env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
-	judge(env, []string{"o-1"}, fmt.Sprintf("message m-1 was redelivered after Billing crashed at %q "+
-		"(before the charge committed)", fault.BeforeCommit))
+	judge(env, []string{"o-1"}, "message m-1 was redelivered after Billing died as it committed its charge of o-1 "+
+		"(the commit never reached the database)")
 	mustComeToRest(env, queue, settled)
 }
 
-// Sales' publisher retried after a lost confirm, so m-1 is in Billing's queue twice, and two Billing instances each
-// take a copy at the same moment. The test holds both just before their first write, then lets them go together.
+// Sales' publisher retried after a lost confirm, so m-1 is in Billing's queue twice, and two Billing instances (two
+// processes) each take a copy at the same moment. The test holds both just before their first write, then lets them
+// go together.
 func TestSameMessageOnTwoInstancesChargesOnce(t *testing.T) {
 	env := harness.New(t)
 	env.Exec(Schema)
@@ -96,6 +105,17 @@ func TestSameMessageOnTwoInstancesChargesOnce(t *testing.T) {
 	settled := env.Settle(func() bool { return env.Deliveries("m-1") >= 2 && env.Unacked() == 0 }, queue)
 	judge(env, []string{"o-1"}, "message m-1 was delivered twice, one copy to each Billing instance at the same moment")
 	mustComeToRest(env, queue, settled)
+}
+
+// waitCrash waits until Billing has died of the crash armed on it, and fails the test saying what Billing never did
+// otherwise.
+func waitCrash(env *harness.Env, billing *harness.Process, never string) {
+	env.T.Helper()
+	select {
+	case <-billing.Crashed():
+	case <-time.After(harness.Patience):
+		env.T.Fatalf("Billing %s: %v", never, billing.Err())
+	}
 }
 
 // brokerNoticed waits until the broker has noticed that Billing died: its consumer is gone from the queue. The
@@ -141,18 +161,18 @@ func judge(env *harness.Env, want []string, what string) {
 	env.FailWith(findings[0].Marker, details, "%s; %s", findings[0].Headline, what)
 }
 
-// startBilling runs a Billing instance as the process called name and waits until it is consuming. With line set,
-// the instance stops at the line-up before its first write.
+// startBilling starts a Billing instance as the process called name (a process of its own) and waits until it is
+// consuming. With line set, the instance stops at the line-up before its first write.
 func startBilling(env *harness.Env, name, exchange, queue string, line *lineUp) *harness.Process {
 	env.T.Helper()
-	proc := env.Process(name)
-	billing := &Billing{DB: proc.Pool(), Points: proc.Points,
-		Logf: func(format string, args ...any) { env.Log(proc.Name, format, args...) }}
+	args := harness.Args{"exchange": exchange, "queue": queue}
 	if line != nil {
-		billing.BeforeWrite = func(messageID string) { line.wait(proc.Name, messageID) }
+		args["line-up"] = "yes"
 	}
-	conn := proc.MustDial()
-	proc.Go(func(ctx context.Context) error { return billing.Consume(ctx, conn, exchange, queue) })
+	proc := env.SpawnRole(name, "billing", args)
+	if line != nil {
+		proc.On("before-write", func(messageID string) string { line.wait(proc.Name, messageID); return "" })
+	}
 	if !env.Eventually(func() bool { _, consumers, err := env.QueueDepth(queue); return err == nil && consumers > 0 }) {
 		env.T.Fatalf("Billing did not start consuming %q: %v", env.Short(queue), proc.Err())
 	}

@@ -1,6 +1,6 @@
-// Package fault injects the failures the labs teach, deterministically: a TCP proxy that can cut a service's
-// connections (to RabbitMQ or PostgreSQL) the way a network or a killed process would, and named crash points where
-// lab code can "die".
+// Package fault injects the failures the labs teach, deterministically: a TCP proxy that can cut, freeze or slow a
+// service's connections (to RabbitMQ or PostgreSQL) the way a network or a killed process would, wire-level crash
+// triggers that fire on what a service really sends and receives, and named crash points where lab code can "die".
 package fault
 
 import (
@@ -10,23 +10,106 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// Direction names one way through a proxied connection.
+type Direction int
+
+// The two directions.
+const (
+	Up   Direction = iota // client → server: what the service sends
+	Down                  // server → client: what the service receives
+)
+
+func (d Direction) String() string {
+	if d == Up {
+		return "up"
+	}
+	return "down"
+}
 
 // Tap observes the bytes of one proxied connection. Up sees client→server bytes, Down server→client. Closed is called
 // once when the connection ends, with cut true when the proxy cut it. Writes happen on the proxy's goroutines, one
-// per direction; Closed after both have stopped.
+// per direction; Closed after both have stopped. A Tap sees exactly what is forwarded (and, after Blackhole, what the
+// client sent into the void), never what a frozen link swallowed.
 type Tap interface {
 	Up() io.Writer
 	Down() io.Writer
 	Closed(cut bool)
 }
 
-// Proxy forwards every connection made to its local address to a target address, so a test can cut them at will.
-// A Proxy is safe for concurrent use.
+// LinkEnder is a Tap that wants to know who ended its link: just before Closed, the proxy calls LinkEnded with
+// byTarget true when the server's side ended it and nobody had asked (not the test by cutting it, not the client by
+// closing it or saying goodbye in its protocol, not a frozen process).
+type LinkEnder interface {
+	LinkEnded(byTarget bool)
+}
+
+// Inspector reads one proxied connection message by message, so it can decide each message's fate before it is
+// forwarded. Split and Inspect are called from the proxy's goroutine of that direction, one call at a time per
+// direction; the two directions run concurrently, so an Inspector whose directions share state must lock it.
+type Inspector interface {
+	// Split returns the length of the first whole protocol message at the start of buf: 0 when buf holds only part
+	// of one, -1 when the conversation can no longer be followed (the rest of the link is forwarded as it comes).
+	Split(dir Direction, buf []byte) int
+	// Inspect sees each whole message just before it is forwarded and says what to do with it.
+	Inspect(dir Direction, msg []byte) Verdict
+	// Ended is called once, when the link is over. It tells whether the client had asked to end the conversation,
+	// and the server's last word before it closed, if the protocol has one ("320 CONNECTION_FORCED - …").
+	Ended() (clientAsked bool, serverSaid string)
+}
+
+// Action is what a proxy does with one inspected message.
+type Action int
+
+// The actions.
+const (
+	Forward          Action = iota // pass it on
+	DropAndFreeze                  // blow the fuse first: the message and everything after it are lost
+	ForwardAndFreeze               // pass it on, then blow the fuse, with nothing crossing any link in between
+)
+
+// Verdict is an Inspector's decision about one message; Reason is given to the Fuse when it blows.
+type Verdict struct {
+	Action Action
+	Reason string
+}
+
+// End says how the target ended a link on its own.
+type End struct {
+	Err  error  // what reading from the target returned (io.EOF when it closed cleanly)
+	Said string // its last word, when the protocol has one and the Inspector heard it
+}
+
+// Options configure a proxy. Every field may be left zero.
+type Options struct {
+	// Tap, if set, is called for each accepted connection.
+	Tap func() Tap
+	// Inspect, if set, is called for each accepted connection; the proxy then forwards whole messages only.
+	Inspect func() Inspector
+	// Fuse, if set, is shared with the other proxies of one process: when it blows, nothing crosses any of them.
+	// Without one, the proxy has a fuse of its own.
+	Fuse *Fuse
+	// TargetEnded, if set, is called when the target ended a link that neither the test (Cut, Close) nor the client
+	// (by closing, or by saying goodbye in its protocol) ended: the broker or the database went away by itself.
+	TargetEnded func(End)
+}
+
+// forwardBuffer is how much one read takes; chunksInFlight bounds what a slowed direction holds back.
+const (
+	forwardBuffer  = 32 * 1024
+	chunksInFlight = 64
+)
+
+// Proxy forwards every connection made to its local address to a target address, so a test can cut, freeze, slow or
+// black-hole them at will. A Proxy is safe for concurrent use.
 type Proxy struct {
 	target string
 	ln     net.Listener
-	newTap func() Tap
+	opts   Options
+	fuse   *Fuse
+	delay  [2]atomic.Int64 // per Direction, nanoseconds added to every forwarded chunk
 
 	mu     sync.Mutex
 	links  map[*link]struct{}
@@ -35,22 +118,41 @@ type Proxy struct {
 	wg     sync.WaitGroup
 }
 
+// Who ended a link first.
+const (
+	endedByNobody int32 = iota
+	endedByClient
+	endedByServer
+	endedByCut
+)
+
 type link struct {
 	client, server net.Conn
 	tap            Tap
+	insp           Inspector
 	once           sync.Once
-	cut            bool
+	done           chan struct{} // closed when the link is ended
+	endedBy        atomic.Int32
+	serverErr      error       // how reading from the server ended, when it ended the link
 	blackholed     atomic.Bool // client→server bytes are read (and tapped) but no longer forwarded
 }
 
 // NewProxy listens on a free loopback port and forwards to target ("host:port"). newTap may be nil; otherwise it is
 // called for each accepted connection.
 func NewProxy(target string, newTap func() Tap) (*Proxy, error) {
+	return NewProxyWith(target, Options{Tap: newTap})
+}
+
+// NewProxyWith is NewProxy with every option.
+func NewProxyWith(target string, o Options) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}
-	p := &Proxy{target: target, ln: ln, newTap: newTap, links: map[*link]struct{}{}}
+	p := &Proxy{target: target, ln: ln, opts: o, fuse: o.Fuse, links: map[*link]struct{}{}}
+	if p.fuse == nil {
+		p.fuse = NewFuse(nil)
+	}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -58,6 +160,9 @@ func NewProxy(target string, newTap func() Tap) (*Proxy, error) {
 
 // Addr is the proxy's listening address ("127.0.0.1:port"): give it to the service instead of the real one.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Fuse is the fuse this proxy's links go through.
+func (p *Proxy) Fuse() *Fuse { return p.fuse }
 
 func (p *Proxy) accept() {
 	defer p.wg.Done()
@@ -69,7 +174,7 @@ func (p *Proxy) accept() {
 		p.mu.Lock()
 		refuse := p.refuse || p.closed
 		p.mu.Unlock()
-		if refuse {
+		if refuse || p.fuse.Blown() {
 			c.Close()
 			continue
 		}
@@ -78,9 +183,12 @@ func (p *Proxy) accept() {
 			c.Close()
 			continue
 		}
-		l := &link{client: c, server: s}
-		if p.newTap != nil {
-			l.tap = p.newTap()
+		l := &link{client: c, server: s, done: make(chan struct{})}
+		if p.opts.Tap != nil {
+			l.tap = p.opts.Tap()
+		}
+		if p.opts.Inspect != nil {
+			l.insp = p.opts.Inspect()
 		}
 		p.mu.Lock()
 		p.links[l] = struct{}{}
@@ -97,50 +205,183 @@ func (p *Proxy) pipe(l *link) {
 		up, down = l.tap.Up(), l.tap.Down()
 	}
 	done := make(chan struct{}, 2)
-	go func() { copyTapped(l.server, l.client, up, &l.blackholed); done <- struct{}{} }()
-	go func() { copyTapped(l.client, l.server, down, nil); done <- struct{}{} }()
+	go func() { p.half(l, Up, l.client, l.server, up); done <- struct{}{} }()
+	go func() { p.half(l, Down, l.server, l.client, down); done <- struct{}{} }()
 	<-done
-	p.end(l, false)
 	<-done
 	p.mu.Lock()
 	delete(p.links, l)
-	cut := l.cut
 	p.mu.Unlock()
+	var asked bool
+	var said string
+	if l.insp != nil {
+		asked, said = l.insp.Ended()
+	}
+	byTarget := l.endedBy.Load() == endedByServer && !asked && !p.fuse.Blown()
+	if e, ok := l.tap.(LinkEnder); ok {
+		e.LinkEnded(byTarget)
+	}
 	if l.tap != nil {
-		l.tap.Closed(cut)
+		l.tap.Closed(l.endedBy.Load() == endedByCut)
+	}
+	if byTarget && p.opts.TargetEnded != nil {
+		p.opts.TargetEnded(End{Err: l.serverErr, Said: said})
 	}
 }
 
-// copyTapped copies src to dst, showing every chunk to tap before forwarding it, so that what the tap records is
-// in causal order across both directions (a request is recorded before its answer can exist). While drop is set
-// (it may be nil), chunks are still shown to tap but not forwarded.
-func copyTapped(dst, src net.Conn, tap io.Writer, drop *atomic.Bool) {
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			_, _ = tap.Write(buf[:n])
-			if drop != nil && drop.Load() {
-				continue
+type chunk struct {
+	data []byte
+	at   time.Time
+}
+
+// half moves one direction of a link: a reader takes chunks off src as they come, and this goroutine forwards each
+// one when its delay is up, showing it to tap first, so that what the tap records is in causal order across both
+// directions (a request is recorded before its answer can exist). When src ends, what it sent is still forwarded,
+// then the link ends.
+func (p *Proxy) half(l *link, dir Direction, src, dst net.Conn, tap io.Writer) {
+	chunks := make(chan chunk, chunksInFlight)
+	var srcErr error
+	go func() {
+		defer close(chunks)
+		buf := make([]byte, forwardBuffer)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				chunks <- chunk{data: append([]byte(nil), buf[:n]...), at: time.Now()}
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if err != nil {
+				srcErr = err
 				return
 			}
 		}
-		if err != nil {
-			return
+	}()
+	srcSide, dstSide := endedByClient, endedByServer
+	if dir == Down {
+		srcSide, dstSide = endedByServer, endedByClient
+	}
+	f := &forwarder{p: p, l: l, dir: dir, dst: dst, tap: tap, insp: l.insp}
+	ok := true
+	for c := range chunks {
+		if !ok {
+			continue // the link is ending: let the reader run dry
 		}
+		p.wait(l, dir, c.at)
+		if ok = f.forward(c.data); !ok {
+			p.end(l, dstSide, f.err)
+		}
+	}
+	if ok {
+		p.end(l, srcSide, srcErr)
 	}
 }
 
-// end closes both sides of a link once; cut marks it as the proxy's doing.
-func (p *Proxy) end(l *link, cut bool) {
-	l.once.Do(func() {
-		if cut {
-			p.mu.Lock()
-			l.cut = true
-			p.mu.Unlock()
+// wait holds a chunk read at the given time until the direction's delay has passed (or the link ended).
+func (p *Proxy) wait(l *link, dir Direction, at time.Time) {
+	d := time.Duration(p.delay[dir].Load())
+	if d <= 0 {
+		return
+	}
+	wait := time.Until(at.Add(d))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-l.done:
+	}
+}
+
+// forwarder writes one direction's bytes on, whole messages at a time when the link has an Inspector.
+type forwarder struct {
+	p       *Proxy
+	l       *link
+	dir     Direction
+	dst     net.Conn
+	tap     io.Writer
+	insp    Inspector // nil once the conversation cannot be followed
+	pending []byte    // bytes of a message not yet whole
+	err     error
+}
+
+// forward passes data on and reports whether the destination still takes it.
+func (f *forwarder) forward(data []byte) bool {
+	if f.p.fuse.Blown() {
+		f.pending = nil
+		return true // frozen: what the client sends now vanishes, unread
+	}
+	if f.insp == nil {
+		return f.flush(data)
+	}
+	f.pending = append(f.pending, data...)
+	start, off := 0, 0
+	for off < len(f.pending) {
+		n := f.insp.Split(f.dir, f.pending[off:])
+		if n < 0 {
+			f.insp = nil
+			off = len(f.pending)
+			break
 		}
+		if n == 0 {
+			break
+		}
+		v := f.insp.Inspect(f.dir, f.pending[off:off+n])
+		switch v.Action {
+		case DropAndFreeze:
+			ok := f.flush(f.pending[start:off])
+			f.p.fuse.Blow(v.Reason)
+			f.pending = nil
+			return ok
+		case ForwardAndFreeze:
+			ok := f.flushThenBlow(f.pending[start:off+n], v.Reason)
+			f.pending = nil
+			return ok
+		}
+		off += n
+	}
+	ok := f.flush(f.pending[start:off])
+	f.pending = append(f.pending[:0], f.pending[off:]...)
+	return ok
+}
+
+func (f *forwarder) flush(data []byte) bool {
+	if len(data) == 0 {
+		return true
+	}
+	_, err := f.p.fuse.pass(func() error { return f.write(data) })
+	return f.ok(err)
+}
+
+func (f *forwarder) flushThenBlow(data []byte, reason string) bool {
+	_, err := f.p.fuse.passThenBlow(func() error { return f.write(data) }, reason)
+	return f.ok(err)
+}
+
+func (f *forwarder) ok(err error) bool {
+	if err != nil {
+		f.err = err
+		return false
+	}
+	return true
+}
+
+// write shows data to the tap and sends it, unless the link is black-holed in this direction.
+func (f *forwarder) write(data []byte) error {
+	_, _ = f.tap.Write(data)
+	if f.dir == Up && f.l.blackholed.Load() {
+		return nil
+	}
+	_, err := f.dst.Write(data)
+	return err
+}
+
+// end closes both sides of a link once, noting who ended it first (and, when it was the server, how).
+func (p *Proxy) end(l *link, by int32, err error) {
+	l.once.Do(func() {
+		l.serverErr = err
+		l.endedBy.Store(by)
+		close(l.done)
 		l.client.Close()
 		l.server.Close()
 	})
@@ -156,7 +397,7 @@ func (p *Proxy) Cut() int {
 	}
 	p.mu.Unlock()
 	for _, l := range links {
-		p.end(l, true)
+		p.end(l, endedByCut, nil)
 	}
 	return len(links)
 }
@@ -174,6 +415,10 @@ func (p *Proxy) Blackhole() int {
 	}
 	return len(p.links)
 }
+
+// Slow delays every chunk forwarded in direction dir by d from now on (0 removes the delay), on open and new
+// connections alike. Chunks keep their order and are delayed, not spaced out: a burst arrives d late, all together.
+func (p *Proxy) Slow(dir Direction, d time.Duration) { p.delay[dir].Store(int64(d)) }
 
 // Refuse makes the proxy turn away new connections (true) or accept them again (false): the service is "down".
 func (p *Proxy) Refuse(refuse bool) {

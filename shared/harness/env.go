@@ -219,6 +219,7 @@ func (e *Env) fail(m story.Marker, headline string, details []string) {
 	if lost, ok := e.lostLinkStory(m, headline, details); ok {
 		e.T.Fatal(lost)
 	}
+	m, headline, details = e.stuckStory(m, headline, details) // a live service stuck in a handler is the story
 	msg := story.Tell(m, headline, details, e.Timeline)
 	e.setVerdict(m, headline)
 	e.T.Fatal(msg)
