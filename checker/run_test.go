@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"msglabs/checker/kittest"
 	"msglabs/checker/progress"
 )
@@ -124,11 +126,11 @@ func TestInfraExitsTwoAndRecordsNothing(t *testing.T) {
 	root := steppedKit(t)
 	ta := newTestApp(t, root)
 	ta.probes.RabbitMQ = func(context.Context, string) (string, error) {
-		return "", errors.New(`Exception (403) Reason: "username or password not allowed"`)
+		return "", &amqp.Error{Code: amqp.AccessRefused, Reason: "ACCESS_REFUSED - username or password not allowed"}
 	}
 	out := ta.expect(t, exitEnv, "run", "1")
-	wantAll(t, out, "INFRA: RabbitMQ at amqp://guest:***@127.0.0.1:5672/: Exception (403)",
-		"fix: correct the user and password in MSGLABS_AMQP_URL", "could not run: a service failed, not your code; nothing was recorded",
+	wantAll(t, out, `INFRA: RabbitMQ at amqp://guest:***@127.0.0.1:5672/ refused the login of user "guest" (ACCESS_REFUSED`,
+		"fix: put the room's user and password in MSGLABS_AMQP_URL", "could not run: a service failed, not your code; nothing was recorded",
 		"`bin/checker doctor` checks the services")
 	wantNone(t, out, "stuck?", "hunter2", "✗ lab 1: ")
 	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(progress.File))); err == nil {

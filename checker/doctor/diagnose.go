@@ -160,3 +160,11 @@ func Mask(rawURL string) string {
 	}
 	return userinfo.ReplaceAllString(rawURL, "${1}:***@")
 }
+
+// Explain words why svc could not be used at rawURL: the cause in a sentence and the fix, the password masked. from
+// says where the URL came from (svc.EnvVar, or "local default"). The checker's run uses it for its INFRA line, so
+// doctor and a run say the same thing about the same failure.
+func Explain(svc infra.Service, rawURL, from string, err error) (cause, fix string) {
+	d := diagnose(svc, rawURL, from, err)
+	return d.cause, d.fix
+}

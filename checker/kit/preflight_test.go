@@ -2,9 +2,12 @@ package kit
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"msglabs/checker/doctor"
 	"msglabs/shared/infra"
@@ -18,12 +21,12 @@ func TestPreflightWordsEachFailure(t *testing.T) {
 		service string
 		want    []string
 	}{
-		{mq: errors.New(`Exception (403) Reason: "username or password not allowed"`), service: "RabbitMQ",
-			want: []string{"INFRA: RabbitMQ at amqp://ann:***@10.0.0.9:5672/room", "username or password", "fix: correct the user and password in MSGLABS_AMQP_URL"}},
-		{mq: errors.New(`Exception (530) Reason: "NOT_ALLOWED - vhost room not found"`), service: "RabbitMQ",
-			want: []string{"vhost room not found", "fix: correct the vhost or database in MSGLABS_AMQP_URL"}},
-		{db: errors.New(`failed to connect to 127.0.0.1:5432: dial error: connect: connection refused`), service: "PostgreSQL",
-			want: []string{"INFRA: PostgreSQL at postgres://postgres@127.0.0.1:5432/postgres", "connection refused", "fix: start it (`make up`), or correct MSGLABS_DATABASE_URL"}},
+		{mq: &amqp.Error{Code: amqp.AccessRefused, Reason: "ACCESS_REFUSED - username or password not allowed"}, service: "RabbitMQ",
+			want: []string{"INFRA: RabbitMQ at amqp://ann:***@10.0.0.9:5672/room refused the login of user \"ann\"", "username or password", "fix: put the room's user and password in MSGLABS_AMQP_URL"}},
+		{mq: &amqp.Error{Code: amqp.NotAllowed, Reason: "NOT_ALLOWED - vhost room not found"}, service: "RabbitMQ",
+			want: []string{"INFRA: RabbitMQ at amqp://ann:***@10.0.0.9:5672/room has no vhost \"room\"", "fix: use the room's vhost in MSGLABS_AMQP_URL"}},
+		{db: fmt.Errorf("failed to connect to 127.0.0.1:5432: dial error: %w", syscall.ECONNREFUSED), service: "PostgreSQL",
+			want: []string{"INFRA: PostgreSQL postgres://postgres@127.0.0.1:5432/postgres (MSGLABS_DATABASE_URL) is not reachable: nothing listens on that port", "fix: start it, or correct MSGLABS_DATABASE_URL"}},
 	}
 	for _, c := range cases {
 		p := doctor.Probes{

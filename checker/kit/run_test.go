@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"msglabs/checker/doctor"
 	"msglabs/checker/gotest"
 	"msglabs/checker/kittest"
@@ -209,7 +211,7 @@ func TestChangedTestOrSharedFileIsNotCounted(t *testing.T) {
 }
 
 func failingProbe(context.Context, string) (string, error) {
-	return "", errors.New(`Exception (403) Reason: "username or password not allowed"`)
+	return "", &amqp.Error{Code: amqp.AccessRefused, Reason: "ACCESS_REFUSED - username or password not allowed"}
 }
 
 func TestPreflightFailureStopsTheRunAsInfra(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
 	"msglabs/checker/lab"
+	"msglabs/shared/story"
 )
 
 // Kind says what a line is, so a front end can style it.
@@ -56,6 +57,7 @@ const (
 	GlyphFail   = "✗"
 	GlyphSkip   = "-"
 	GlyphNotRun = "○"
+	GlyphInfra  = "!"
 )
 
 // Options say how commands are spelled for the attendee's shell.
@@ -126,6 +128,10 @@ func TestRow(r gotest.Result, indent int) Line {
 		return Line{Kind: TestPass, Text: fmt.Sprintf("%s %s  %s", GlyphPass, r.Name, Duration(r.Elapsed)), Indent: indent}
 	case gotest.Skip:
 		return Line{Kind: TestSkip, Text: fmt.Sprintf("%s %s  skipped", GlyphSkip, r.Name), Indent: indent}
+	}
+	if r.Marker == string(story.Infra) {
+		// Not the attendee's failure: a service let the test down. The INFRA line below says which and the fix.
+		return Line{Kind: Infra, Text: fmt.Sprintf("%s %s  could not be judged (%s)", GlyphInfra, r.Name, story.Infra), Indent: indent}
 	}
 	return Line{Kind: TestFail, Text: fmt.Sprintf("%s %s  %s", GlyphFail, r.Name, Duration(r.Elapsed)), Indent: indent}
 }

@@ -141,7 +141,7 @@ func TestInfraAndNotCountedSayNothingWasRecorded(t *testing.T) {
 	res := &kit.RunResult{Lab: sample, Infra: []kit.Infra{{Service: "RabbitMQ", Detail: "at amqp://u:***@h/: ACCESS_REFUSED", Fix: "correct the user"}}}
 	got := Plain(Run(res, Options{}))
 	want := "INFRA: RabbitMQ at amqp://u:***@h/: ACCESS_REFUSED; fix: correct the user\n" +
-		"✗ lab 6 could not run: a service failed, not your code; nothing was recorded\n" +
+		"! lab 6 could not run: a service failed, not your code; nothing was recorded\n" +
 		"`bin/checker doctor` checks the services; then `bin/checker run 6` again\n"
 	if got != want {
 		t.Fatalf("INFRA report:\n%s\nwant:\n%s", got, want)

@@ -216,7 +216,7 @@ func verdict(res *kit.RunResult) Line {
 	}
 	switch res.Outcome() {
 	case kit.InfraDown:
-		return fail("lab %d could not run: a service failed, not your code; nothing was recorded", n)
+		return Line{Kind: VerdictFail, Text: fmt.Sprintf("%s lab %d could not run: a service failed, not your code; nothing was recorded", GlyphInfra, n)}
 	case kit.NotCounted:
 		return fail("lab %d: not counted; nothing was recorded", n)
 	case kit.Passed:
