@@ -20,6 +20,7 @@ import (
 	"msglabs/checker/doctor"
 	"msglabs/checker/kit"
 	"msglabs/checker/progress"
+	"msglabs/checker/report"
 	"msglabs/checker/room"
 	"msglabs/shared/infra"
 )
@@ -233,15 +234,7 @@ func (a *app) resolveInfra(ctx context.Context) (infra.Endpoints, bool) {
 }
 
 // infraLine turns a resolution error (one line per unreachable service) into the one line the user sees.
-func infraLine(err error) string {
-	var parts []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if line = strings.TrimSpace(strings.TrimPrefix(line, infra.ErrUnreachable.Error()+": ")); line != "" {
-			parts = append(parts, line)
-		}
-	}
-	return strings.Join(parts, " · ")
-}
+func infraLine(err error) string { return report.Services(err) }
 
 // redactor hides passwords in everything printed: the passwords of the URLs in use wherever they appear, and any
 // user:password@ credentials, also in strings that do not parse as URLs (amqp://guest:ab#cd@host fails to parse, and

@@ -11,10 +11,8 @@ import (
 
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
-	"msglabs/checker/lab"
 	"msglabs/checker/progress"
 	"msglabs/checker/report"
-	"msglabs/shared/story"
 )
 
 func init() {
@@ -193,7 +191,7 @@ func (a *app) startLabRun(ctx context.Context, cmd string, n int, timeout time.D
 	}
 	eps, err := a.resolve(ctx)
 	if err != nil {
-		fmt.Fprint(a.stderr, report.Plain([]report.Line{{Kind: report.Infra, Text: infraPrefix + infraLine(err)}}))
+		fmt.Fprint(a.stderr, report.Plain([]report.Line{report.Unreachable(err)}))
 		return nil, exitEnv
 	}
 	if a.red != nil {
@@ -205,9 +203,6 @@ func (a *app) startLabRun(ctx context.Context, cmd string, n int, timeout time.D
 	lr.sweepDone = a.sweep(ctx, eps, k.Root)
 	return lr, exitOK
 }
-
-// infraPrefix starts a line about a service that failed, in story's spelling.
-var infraPrefix = string(story.Infra) + ": "
 
 // liveRows prints each finished top-level test as the run goes on.
 func (a *app) liveRows() func(gotest.Event) {
@@ -528,33 +523,8 @@ func (a *app) cmdCatchUp(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "checker catch-up: %v\n", err)
 		return exitEnv
 	}
-	if res.Backup != "" {
-		fmt.Fprintf(a.stdout, "backed up your files of %s to %s/\n", labNumbers(res.Applied), res.Backup)
-		fmt.Fprintf(a.stdout, "wrote the reference solutions of %s and recorded them as passed (caught up, not solved)\n", labNumbers(res.Applied))
-	}
-	for _, l := range res.Kept {
-		fmt.Fprintf(a.stdout, "kept lab %d as it is: you passed it yourself\n", l.Number)
-	}
-	if len(res.Applied) == 0 && len(res.Kept) == 0 {
-		fmt.Fprintf(a.stdout, "lab %d is the first lab: there is nothing to catch up\n", n)
-	}
-	if *share {
-		fmt.Fprintf(a.stdout, "the progress is also in %s: commit it with the code for the mob's next driver\n", progress.SharedFile)
-	}
-	fmt.Fprintf(a.stdout, "lab %d is where you start: `%s run %d` shows its first failure\n", n, a.checkerCmd(k.Root), n)
+	a.print(report.CatchUp(res, *share, a.reportOptions(k)))
 	return exitOK
-}
-
-// labNumbers is "lab 1" or "labs 1, 2, 3".
-func labNumbers(labs []lab.Lab) string {
-	nums := make([]string, len(labs))
-	for i, l := range labs {
-		nums[i] = strconv.Itoa(l.Number)
-	}
-	if len(nums) == 1 {
-		return "lab " + nums[0]
-	}
-	return "labs " + strings.Join(nums, ", ")
 }
 
 func (a *app) cmdShare(_ context.Context, args []string) int {

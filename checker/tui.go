@@ -31,6 +31,7 @@ func runTUI(a *app) int {
 		return exitEnv
 	}
 	self, _ := a.executable()
+	probes := a.probes
 	opts := tui.Options{
 		Kit: k,
 		Resolve: func(ctx context.Context) (infra.Endpoints, error) {
@@ -41,7 +42,10 @@ func runTUI(a *app) int {
 			return eps, err
 		},
 		Doctor:  func(ctx context.Context) []doctor.Check { return doctor.Run(ctx, a.probes) },
+		Probes:  &probes,
+		Owner:   a.owner(k.Root),
 		Checker: self,
+		Report:  a.reportOptions(k),
 		Getenv:  a.getenv,
 		Bell:    os.Stderr,
 		Started: processStart,

@@ -181,7 +181,7 @@ func storyLines(story string, indent int) []Line {
 	return out
 }
 
-// stepName is "step 2 of 3: the relay".
-func stepName(l lab.Lab, n int) string {
+// StepName is step n of lab l as every front end names it: "step 2 of 3: the relay".
+func StepName(l lab.Lab, n int) string {
 	return fmt.Sprintf("step %d of %d: %s", n, len(l.Steps), l.Steps[n-1].Title)
 }

@@ -83,7 +83,7 @@ func build(rep *gotest.Report) []Line {
 func steps(res *kit.RunResult) []Line {
 	var out []Line
 	for _, s := range res.Steps {
-		name := stepName(res.Lab, s.Number)
+		name := StepName(res.Lab, s.Number)
 		switch {
 		case s.Passed:
 			out = append(out, Line{Kind: StepDone, Text: GlyphPass + " " + name})

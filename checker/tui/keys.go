@@ -1,14 +1,21 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/viewport"
+)
 
-// KeyMap is every key of the TUI, in one place; the footer and the `?` help view are generated from it.
+// KeyMap is every key of the TUI, in one place: every screen, its scrolling panes and the mob's form read their
+// keys from it, and the footer and the `?` help view are generated from it.
 type KeyMap struct {
 	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
 	Open, Run, Watch, Hint, Brief, Slides   key.Binding
 	Solution, Reset, Next, Mob, Apply       key.Binding
-	Prev, NextSlide, Presenter, Files       key.Binding
+	CatchUp, Diagram, NextTest              key.Binding
+	Prev, NextSlide, Presenter, Decks       key.Binding
+	Files                                   key.Binding
 	Skip, EndMob, Edit                      key.Binding
+	NextField, Submit, Cancel               key.Binding // the mob's form, where letters are text
 	Yes, No                                 key.Binding
 	Back, Help, Quit                        key.Binding
 }
@@ -36,17 +43,34 @@ func DefaultKeyMap() KeyMap {
 		Next:      b([]string{"n"}, "n", "next lab"),
 		Mob:       b([]string{"m"}, "m", "mob"),
 		Apply:     b([]string{"a"}, "a", "apply solution"),
+		CatchUp:   b([]string{"C"}, "C", "catch up to here"),
+		Diagram:   b([]string{"d"}, "d", "diagram"),
+		NextTest:  b([]string{"tab"}, "tab", "next failing test"),
 		Prev:      b([]string{"left", "p"}, "←", "prev slide"),
 		NextSlide: b([]string{"right", "l"}, "→", "next slide"),
 		Presenter: b([]string{"P"}, "P", "presenter view"),
+		Decks:     b([]string{"L"}, "L", "all lectures"),
 		Files:     b([]string{"tab"}, "tab", "diff/files"),
 		Skip:      b([]string{"enter"}, "enter", "rotate now"),
 		EndMob:    b([]string{"e"}, "e", "end mob"),
 		Edit:      b([]string{"c"}, "c", "change mob"),
+		NextField: b([]string{"tab", "shift+tab", "up", "down"}, "tab", "next field"),
+		Submit:    b([]string{"enter"}, "enter", "start"),
+		Cancel:    b([]string{"esc"}, "esc", "cancel"),
 		Yes:       b([]string{"y", "Y"}, "y", "yes"),
 		No:        b([]string{"n", "N", "esc"}, "n/esc", "no"),
 		Back:      b([]string{"esc", "backspace"}, "esc", "back"),
 		Help:      b([]string{"?"}, "?", "help"),
 		Quit:      b([]string{"q", "ctrl+c"}, "q", "quit"),
+	}
+}
+
+// viewport is the KeyMap as a scrolling pane reads it. Left and right belong to the slides, and half pages are
+// not bound: the pane scrolls by line and by page.
+func (k KeyMap) viewport() viewport.KeyMap {
+	off := key.NewBinding(key.WithDisabled())
+	return viewport.KeyMap{
+		Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown,
+		HalfPageUp: off, HalfPageDown: off, Left: off, Right: off,
 	}
 }

@@ -55,8 +55,26 @@ func newMob(c *common) *mobModel {
 	return mm
 }
 
-// editing reports whether the setup form has the keyboard.
-func (mm *mobModel) editing() bool { return mm.form }
+// mobOpenMsg shows the mob timer (or its form, when there is no rotation yet).
+type mobOpenMsg struct{}
+
+// Typing reports whether the setup form has the keyboard.
+func (mm *mobModel) Typing() bool { return mm.form }
+
+func (mm *mobModel) Update(msg tea.Msg) (screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case mobOpenMsg:
+		return mm, mm.open()
+	case mobTickMsg:
+		return mm, mm.onTick()
+	case tea.KeyMsg:
+		if mm.form {
+			return mm, mm.formKey(msg)
+		}
+		return mm, mm.key(msg)
+	}
+	return mm, nil
+}
 
 // tick keeps the clock going while a rotation is active (one tick chain at a time).
 func (mm *mobModel) tick() tea.Cmd {
@@ -67,20 +85,24 @@ func (mm *mobModel) tick() tea.Cmd {
 	return tea.Tick(mobTickEvery, func(time.Time) tea.Msg { return mobTickMsg{} })
 }
 
-// onTick checks for a rotation; it returns the banner to show when one happened.
-func (mm *mobModel) onTick(mobTickMsg) (banner string, cmd tea.Cmd) {
+// onTick checks for a rotation, and announces it with a banner and the bell.
+func (mm *mobModel) onTick() tea.Cmd {
 	mm.ticking = false
 	if !mm.active {
-		return "", nil
+		return nil
 	}
-	if mm.state.Advance(mm.c.now()) {
-		if err := mob.Save(mm.path, mm.state); err != nil {
-			mm.err = err.Error()
-		}
-		at := mm.state.At(mm.c.now())
-		banner = fmt.Sprintf("⟳ ROTATE: %s drives now, %s navigates", at.Driver, at.Navigator)
+	if !mm.state.Advance(mm.c.now()) {
+		return mm.tick()
 	}
-	return banner, mm.tick()
+	mm.save()
+	return tea.Batch(mm.rotated(), mm.tick())
+}
+
+// rotated is the banner of a rotation.
+func (mm *mobModel) rotated() tea.Cmd {
+	at := mm.state.At(mm.c.now())
+	text := fmt.Sprintf("⟳ ROTATE: %s drives now, %s navigates", at.Driver, at.Navigator)
+	return func() tea.Msg { return bannerMsg{text: text} }
 }
 
 // open shows the timer, or the setup form when there is no rotation yet.
@@ -101,44 +123,44 @@ func (mm *mobModel) startForm() tea.Cmd {
 	return mm.members.Focus()
 }
 
-func (mm *mobModel) update(msg tea.KeyMsg, m *Model) tea.Cmd {
+func (mm *mobModel) formKey(msg tea.KeyMsg) tea.Cmd {
 	k := mm.c.keys
-	if mm.form {
-		switch msg.String() {
-		case "esc":
-			mm.form = false
-			if !mm.active {
-				m.screen = scrList
-			}
-			return nil
-		case "tab", "shift+tab", "up", "down":
-			mm.focus = 1 - mm.focus
-			if mm.focus == 0 {
-				mm.minutes.Blur()
-				return mm.members.Focus()
-			}
-			mm.members.Blur()
-			return mm.minutes.Focus()
-		case "enter":
-			return mm.submit()
+	switch {
+	case key.Matches(msg, k.Cancel):
+		mm.form = false
+		if !mm.active {
+			return goBack
 		}
-		var cmd tea.Cmd
+		return nil
+	case key.Matches(msg, k.NextField):
+		mm.focus = 1 - mm.focus
 		if mm.focus == 0 {
-			mm.members, cmd = mm.members.Update(msg)
-		} else {
-			mm.minutes, cmd = mm.minutes.Update(msg)
+			mm.minutes.Blur()
+			return mm.members.Focus()
 		}
-		return cmd
+		mm.members.Blur()
+		return mm.minutes.Focus()
+	case key.Matches(msg, k.Submit):
+		return mm.submit()
 	}
+	var cmd tea.Cmd
+	if mm.focus == 0 {
+		mm.members, cmd = mm.members.Update(msg)
+	} else {
+		mm.minutes, cmd = mm.minutes.Update(msg)
+	}
+	return cmd
+}
+
+func (mm *mobModel) key(msg tea.KeyMsg) tea.Cmd {
+	k := mm.c.keys
 	switch {
 	case key.Matches(msg, k.Back):
-		m.screen = scrList
+		return goBack
 	case key.Matches(msg, k.Skip):
 		mm.state.Skip(mm.c.now())
 		mm.save()
-		at := mm.state.At(mm.c.now())
-		m.banner = fmt.Sprintf("⟳ ROTATE: %s drives now, %s navigates", at.Driver, at.Navigator)
-		m.bannerUntil = mm.c.now().Add(bannerFor)
+		return mm.rotated()
 	case key.Matches(msg, k.Edit):
 		return mm.startForm()
 	case key.Matches(msg, k.EndMob):
@@ -146,8 +168,7 @@ func (mm *mobModel) update(msg tea.KeyMsg, m *Model) tea.Cmd {
 		if err := mob.Remove(mm.path); err != nil {
 			mm.err = err.Error()
 		}
-		m.setFlash("mob rotation ended", false)
-		m.screen = scrList
+		return tea.Batch(goBack, flash("mob rotation ended"), func() tea.Msg { return bannerMsg{} })
 	}
 	return nil
 }
@@ -188,7 +209,7 @@ func (mm *mobModel) headerTag() string {
 	return mm.c.st.Tag.Render(fmt.Sprintf("[mob: %s drives %s]", at.Driver, mob.Clock(at.Left)))
 }
 
-func (mm *mobModel) view() string {
+func (mm *mobModel) View() string {
 	c := mm.c
 	st := c.st
 	var b strings.Builder
@@ -197,7 +218,6 @@ func (mm *mobModel) view() string {
 		b.WriteString("Who is in the mob? The first name drives first; the next one navigates.\n\n")
 		b.WriteString("  " + mm.members.View() + "\n")
 		b.WriteString("  " + mm.minutes.View() + "\n\n")
-		b.WriteString(st.Dim.Render("enter: start · tab: next field · esc: cancel") + "\n")
 	} else if mm.active {
 		at := mm.state.At(c.now())
 		b.WriteString(fmt.Sprintf("  driver     %s\n", st.Bold.Render(at.Driver)))
@@ -222,10 +242,10 @@ func (mm *mobModel) view() string {
 	return b.String()
 }
 
-func (mm *mobModel) shortHelp() []key.Binding {
+func (mm *mobModel) ShortHelp() []key.Binding {
 	k := mm.c.keys
 	if mm.form {
-		return nil
+		return []key.Binding{k.Submit, k.NextField, k.Cancel}
 	}
 	return []key.Binding{k.Skip, k.Edit, k.EndMob, k.Back}
 }

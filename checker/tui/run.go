@@ -2,56 +2,75 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
-	"msglabs/checker/progress"
+	"msglabs/checker/lab"
+	"msglabs/checker/report"
 	"msglabs/shared/infra"
 )
 
-// Messages of a run. gen ties each to the run that sent it, so a late message of an old run is ignored.
+// Who started a run.
+const (
+	byYou   = "you"
+	byWatch = "watch"
+)
+
+// Messages to the run screen: what to show (from the other screens), and what a run sends back. gen ties a run's
+// messages to the run that sent them, so a late message of an old run is ignored.
 type (
+	// runLabMsg starts a run of lab.
+	runLabMsg struct {
+		lab int
+		by  string
+	}
+	// showLabMsg shows lab's last result, or runs it when the screen has none.
+	showLabMsg struct{ lab int }
+	// watchLabMsg turns watch mode on for lab (or off, when it is on for lab).
+	watchLabMsg struct{ lab int }
+
 	runEventMsg struct {
 		gen int
 		ev  gotest.Event
 	}
 	runDoneMsg struct {
-		gen      int
-		res      *kit.RunResult
-		err      error
-		progress *progress.Store // what the run recorded, adopted by the UI's kit
+		gen int
+		res *kit.RunResult
+		err error
 	}
 	runTickMsg struct{ gen int }
 	watchMsg   struct{ gen int }
 )
 
-// runTick is how often the elapsed times refresh while tests run.
+// runTick is how often the running timers refresh while tests run.
 const runTick = 100 * time.Millisecond
 
-// testRow is one test as the run screen shows it.
+// testRow is one test while a run goes on.
 type testRow struct {
 	name    string
 	started time.Time
 	res     *gotest.Result // nil while running
+	hanging bool           // the watchdog fired: it is being stopped
 }
 
-// runModel is the run screen: live progress of the lab's tests, then the result with the failure stories, in a
-// scrollable pane. It also owns watch mode.
+// runModel is the run screen: the live progress of a lab's tests with a timer per running test, then the run's
+// report (checker/report's lines, styled by kind) in a scrolling pane, with the lab's step progress above it. It
+// also owns watch mode, and opens the diagram of a failing test.
 type runModel struct {
 	c *common
 
 	lab     int    // the lab shown (0: none yet)
-	by      string // who started the last run: "you" or "watch"
+	by      string // who started the last run
 	running bool
+	built   bool // the test binary is built: the tests run
 	gen     int
 	ch      chan tea.Msg
 	cancel  context.CancelFunc
@@ -59,31 +78,87 @@ type runModel struct {
 	rows    []*testRow
 	build   []string
 	res     *kit.RunResult
-	err     error
-	pending bool // a save arrived while running: run again when done
+	lines   []report.Line // the report of res
+	err     error         // the run could not start or be recorded
+	pending bool          // a save arrived while running: run again when done
 
 	watch    *watcher
 	watchGen int
 	watchLab int
 
-	spin spinner.Model
-	vp   viewport.Model
+	spin  spinner.Model
+	pane  pager
+	width int
 }
 
 func newRun(c *common) *runModel {
-	r := &runModel{c: c, spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)), vp: viewport.New(c.width, 10)}
+	r := &runModel{c: c, spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)), pane: newPager(c.keys)}
 	r.spin.Style = c.st.Running
 	return r
 }
 
-func (r *runModel) resize() {
-	r.vp.Width = r.c.width
-	r.vp.Height = max(r.c.bodyHeight()-3, 1)
-	r.refreshContent()
-}
+// headLines are the lines above the pane: the title, the steps, the status and a rule.
+const headLines = 4
 
 // passedNow reports whether the lab shown passed its last run.
 func (r *runModel) passedNow() bool { return r.res != nil && r.res.Passed() }
+
+func (r *runModel) Update(msg tea.Msg) (screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case sizeMsg:
+		r.width = msg.width
+		r.pane.SetSize(msg.width, msg.height-headLines)
+		r.refresh()
+	case runLabMsg:
+		return r, r.start(msg.lab, msg.by)
+	case showLabMsg:
+		if r.lab == msg.lab && (r.running || r.res != nil || r.err != nil) {
+			return r, nil
+		}
+		return r, r.start(msg.lab, byYou)
+	case watchLabMsg:
+		return r, r.toggleWatch(msg.lab)
+	case selectLabMsg:
+		if r.watching() && r.watchLab != msg.lab {
+			r.stopWatch()
+		}
+	case progressMsg:
+		r.refresh()
+	case runEventMsg:
+		if msg.gen != r.gen {
+			return r, nil
+		}
+		r.event(msg.ev)
+		r.refresh()
+		return r, waitRun(r.ch)
+	case runDoneMsg:
+		if msg.gen != r.gen {
+			return r, nil
+		}
+		return r, r.done(msg)
+	case runTickMsg:
+		if msg.gen != r.gen || !r.running {
+			return r, nil
+		}
+		r.refresh()
+		return r, tickRun(r.gen)
+	case spinner.TickMsg:
+		if !r.running {
+			return r, nil
+		}
+		var cmd tea.Cmd
+		r.spin, cmd = r.spin.Update(msg)
+		return r, cmd
+	case watchMsg:
+		if msg.gen != r.watchGen || !r.watching() {
+			return r, nil
+		}
+		return r, tea.Batch(r.start(r.watchLab, byWatch), waitWatch(r.watch, r.watchGen))
+	case tea.KeyMsg:
+		return r, r.key(msg)
+	}
+	return r, nil
+}
 
 // start runs lab n in the background. A run already going on for the same lab is left alone (watch mode queues one
 // more run instead); a run of another lab is cancelled.
@@ -99,15 +174,15 @@ func (r *runModel) start(n int, by string) tea.Cmd {
 		r.stopWatch()
 	}
 	r.lab, r.by = n, by
-	r.running, r.pending = true, false
+	r.running, r.pending, r.built = true, false, false
 	r.gen++
 	r.started = r.c.now()
-	r.rows, r.build, r.res, r.err = nil, nil, nil, nil
+	r.rows, r.build, r.res, r.lines, r.err = nil, nil, nil, nil, nil
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.ch = startRun(ctx, r.c, n, r.gen)
-	r.refreshContent()
-	r.vp.GotoTop()
+	r.refresh()
+	r.pane.vp.GotoTop()
 	cmds := []tea.Cmd{waitRun(r.ch)}
 	if !r.c.opts.Static {
 		cmds = append(cmds, r.spin.Tick, tickRun(r.gen))
@@ -120,11 +195,12 @@ func tickRun(gen int) tea.Cmd {
 }
 
 // startRun runs the lab's tests in a goroutine with a kit of its own (the UI's kit is never touched off the UI
-// goroutine) and streams the test events, then the result, into the returned channel.
+// goroutine) and streams the test events, then the result, into the returned channel. The result is recorded by
+// the UI's kit when it arrives (done).
 func startRun(ctx context.Context, c *common, n, gen int) chan tea.Msg {
 	ch := make(chan tea.Msg, 64)
-	root, instructor, self := c.kit.Root, c.kit.Instructor, c.opts.Checker
-	now := c.opts.Now
+	root, instructor, now := c.kit.Root, c.kit.Instructor, c.opts.Now
+	opts := kit.RunOptions{Checker: c.opts.Checker, Owner: c.opts.Owner, Probes: c.opts.Probes}
 	go func() {
 		defer close(ch)
 		send := func(msg tea.Msg) {
@@ -144,13 +220,9 @@ func startRun(ctx context.Context, c *common, n, gen int) chan tea.Msg {
 			return
 		}
 		k.Now = now
-		res, err := k.Run(ctx, n, kit.RunOptions{Endpoints: eps, Checker: self}, func(ev gotest.Event) {
-			send(runEventMsg{gen: gen, ev: ev})
-		})
-		if err == nil {
-			err = k.Record(res)
-		}
-		send(runDoneMsg{gen: gen, res: res, err: err, progress: k.Progress})
+		opts.Endpoints = eps
+		res, err := k.Run(ctx, n, opts, func(ev gotest.Event) { send(runEventMsg{gen: gen, ev: ev}) })
+		send(runDoneMsg{gen: gen, res: res, err: err})
 	}()
 	return ch
 }
@@ -164,6 +236,30 @@ func waitRun(ch chan tea.Msg) tea.Cmd {
 		}
 		return msg
 	}
+}
+
+// done takes a run's result: it records it (when it counts) in the UI's kit, renders its report and tells the
+// root.
+func (r *runModel) done(msg runDoneMsg) tea.Cmd {
+	r.running, r.cancel = false, nil
+	r.res, r.err = msg.res, msg.err
+	if r.res != nil && r.err == nil {
+		r.err = r.c.kit.Record(r.res)
+	}
+	if r.res != nil {
+		r.lines = report.Run(r.res, r.c.reportOptions())
+	}
+	r.refresh()
+	finished := runFinishedMsg{lab: r.lab, passed: r.passedNow(),
+		infra: errors.Is(r.err, infra.ErrUnreachable) || (r.res != nil && r.res.Outcome() == kit.InfraDown)}
+	cmds := []tea.Cmd{func() tea.Msg { return finished }}
+	for _, w := range r.c.kit.Progress.Warnings() {
+		cmds = append(cmds, flashErr(w))
+	}
+	if r.pending {
+		cmds = append(cmds, r.start(r.lab, byWatch))
+	}
+	return tea.Batch(cmds...)
 }
 
 func (r *runModel) cancelRun() {
@@ -180,55 +276,18 @@ func (r *runModel) stop() {
 	r.stopWatch()
 }
 
-func (r *runModel) update(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case runEventMsg:
-		if msg.gen != r.gen {
-			return nil
-		}
-		r.event(msg.ev)
-		r.refreshContent()
-		return waitRun(r.ch)
-	case runDoneMsg:
-		if msg.gen != r.gen {
-			return nil
-		}
-		r.running, r.cancel = false, nil
-		r.res, r.err = msg.res, msg.err
-		r.c.adoptProgress(msg.progress)
-		r.refreshContent()
-		if r.pending {
-			return r.start(r.lab, "watch")
-		}
-		return nil
-	case runTickMsg:
-		if msg.gen != r.gen || !r.running {
-			return nil
-		}
-		r.refreshContent()
-		return tickRun(r.gen)
-	case spinner.TickMsg:
-		if !r.running {
-			return nil
-		}
-		var cmd tea.Cmd
-		r.spin, cmd = r.spin.Update(msg)
-		return cmd
-	case watchMsg:
-		if msg.gen != r.watchGen || !r.watching() {
-			return nil
-		}
-		return tea.Batch(r.start(r.watchLab, "watch"), waitWatch(r.watch, r.watchGen))
-	}
-	return nil
-}
-
 // event applies one test event to the live rows.
 func (r *runModel) event(ev gotest.Event) {
 	switch ev.Kind {
+	case gotest.Built:
+		r.built = true
 	case gotest.TestStarted:
 		if r.row(ev.Test) == nil {
 			r.rows = append(r.rows, &testRow{name: ev.Test, started: r.c.now()})
+		}
+	case gotest.TestHanging:
+		if row := r.row(ev.Test); row != nil {
+			row.hanging = true
 		}
 	case gotest.TestFinished:
 		row := r.row(ev.Test)
@@ -242,28 +301,6 @@ func (r *runModel) event(ev gotest.Event) {
 	}
 }
 
-// shownRows are the live rows while running; once done, the report's tests, each top-level test followed by its
-// subtests.
-func (r *runModel) shownRows() []*testRow {
-	if r.running || r.res == nil || r.res.Report == nil {
-		return r.rows
-	}
-	var out []*testRow
-	tests := r.res.Report.Tests
-	for i := range tests {
-		if !tests[i].Top() {
-			continue
-		}
-		out = append(out, &testRow{name: tests[i].Name, res: &tests[i]})
-		for j := range tests {
-			if strings.HasPrefix(tests[j].Name, tests[i].Name+"/") {
-				out = append(out, &testRow{name: tests[j].Name, res: &tests[j]})
-			}
-		}
-	}
-	return out
-}
-
 func (r *runModel) row(name string) *testRow {
 	for _, t := range r.rows {
 		if t.name == name {
@@ -273,39 +310,40 @@ func (r *runModel) row(name string) *testRow {
 	return nil
 }
 
-// key handles the run screen's keys.
-func (r *runModel) key(msg tea.KeyMsg, m *Model) tea.Cmd {
+// key handles the run screen's keys: scrolling, back, run again, the diagram, and the keys of a lab.
+func (r *runModel) key(msg tea.KeyMsg) tea.Cmd {
 	k := r.c.keys
+	if cmd, ok := r.pane.Update(msg); ok {
+		return cmd
+	}
 	switch {
 	case key.Matches(msg, k.Back):
-		m.screen = scrList
-		return nil
-	case key.Matches(msg, k.Up):
-		r.vp.ScrollUp(1)
-		return nil
-	case key.Matches(msg, k.Down):
-		r.vp.ScrollDown(1)
-		return nil
-	case key.Matches(msg, k.PageUp):
-		r.vp.PageUp()
-		return nil
-	case key.Matches(msg, k.PageDown):
-		r.vp.PageDown()
-		return nil
-	case key.Matches(msg, k.Top):
-		r.vp.GotoTop()
-		return nil
-	case key.Matches(msg, k.Bottom):
-		r.vp.GotoBottom()
-		return nil
+		return goBack
 	case key.Matches(msg, k.Open):
-		return r.start(r.lab, "you")
+		if r.lab != 0 {
+			return r.start(r.lab, byYou)
+		}
+		return nil
+	case key.Matches(msg, k.Diagram):
+		return r.diagram()
 	}
 	if r.lab == 0 {
 		return nil
 	}
-	cmd, _ := m.labKey(msg, r.lab)
+	cmd, _ := labKey(r.c, msg, r.lab)
 	return cmd
+}
+
+// diagram opens the sequence diagram of the run's failing tests, the first one the report presents first.
+func (r *runModel) diagram() tea.Cmd {
+	if r.res == nil || r.running {
+		return flashErr("d draws a failing test of the last run: run the lab first (r)")
+	}
+	tests := report.FailingTests(r.res)
+	if len(tests) == 0 {
+		return flashErr("every test of this run passed: there is no failure to draw")
+	}
+	return open(scrDiagram, diagramOpenMsg{lab: r.lab, tests: tests})
 }
 
 // watching reports whether watch mode is on.
@@ -315,7 +353,7 @@ func (r *runModel) watching() bool { return r.watch != nil }
 func (r *runModel) toggleWatch(n int) tea.Cmd {
 	if r.watching() && r.watchLab == n {
 		r.stopWatch()
-		r.refreshContent()
+		r.refresh()
 		return nil
 	}
 	r.stopWatch()
@@ -328,9 +366,9 @@ func (r *runModel) toggleWatch(n int) tea.Cmd {
 	r.watchGen++
 	r.watchLab = n
 	if r.lab != n || (r.res == nil && !r.running) {
-		return tea.Batch(r.start(n, "you"), waitWatch(r.watch, r.watchGen))
+		return tea.Batch(r.start(n, byYou), waitWatch(r.watch, r.watchGen))
 	}
-	r.refreshContent()
+	r.refresh()
 	return waitWatch(r.watch, r.watchGen)
 }
 
@@ -341,28 +379,75 @@ func (r *runModel) stopWatch() {
 	}
 }
 
-// refreshContent rebuilds the pane's text from the run's state.
-func (r *runModel) refreshContent() {
-	off := r.vp.YOffset
-	r.vp.SetContent(detab(r.content()))
-	r.vp.SetYOffset(off)
+// refresh rebuilds the pane's text from the run's state.
+func (r *runModel) refresh() {
+	r.pane.SetContent(r.content(), false)
 }
 
-func (r *runModel) view() string {
+func (r *runModel) View() string {
 	c := r.c
 	st := c.st
 	if r.lab == 0 {
 		return st.Dim.Render("no run yet: pick a lab in the list and press r")
 	}
 	li, _ := c.lab(r.lab)
-	head := st.Title.Render(fmt.Sprintf("lab %d · %s", li.Number, li.Title)) + "  failure mode " + st.Marker.Render(li.Failure)
+	title := report.Header(li)[0].Text
+	head := st.Title.Render(title) + "  failure mode " + st.Marker.Render(li.Failure)
 	if r.watching() {
 		head += "  " + st.Tag.Render("[watching "+li.Dir()+" · "+r.watch.Mode()+"]")
 	}
-	return head + "\n" + r.statusLine() + "\n" + st.Dim.Render(strings.Repeat("─", c.width)) + "\n" + r.vp.View()
+	return strings.Join([]string{truncate(head, c.width), truncate(stepsLine(st, li, r.res), c.width),
+		truncate(r.statusLine(), c.width), st.Dim.Render(strings.Repeat("─", c.width)), r.pane.View()}, "\n")
 }
 
-// statusLine is the one line under the title: running, or the outcome.
+// stepsLine is the lab's step progress: a glyph per step (passed, failing, not run yet), the step the attendee is
+// on in brackets, and its name. A run's own result is newer than the recorded progress, so it wins.
+func stepsLine(st Styles, li kit.LabInfo, res *kit.RunResult) string {
+	if len(li.Steps) == 0 {
+		return ""
+	}
+	status := make([]string, len(li.Steps))
+	for i, s := range li.StepInfos {
+		status[i] = s.Status
+	}
+	current := li.Current
+	if res != nil && len(res.Steps) == len(li.Steps) && res.Report != nil {
+		for i, s := range res.Steps {
+			status[i] = kit.StepFailing
+			if s.Passed {
+				status[i] = kit.StepPassed
+			}
+		}
+		if res.Current > 0 {
+			current = res.Current
+		}
+	}
+	allPassed := true
+	var glyphs []string
+	for i, s := range status {
+		g := st.Todo.Render(report.GlyphNotRun)
+		switch s {
+		case kit.StepPassed:
+			g = st.Pass.Render(report.GlyphPass)
+		case kit.StepFailing:
+			g = st.Fail.Render(report.GlyphFail)
+		}
+		if s != kit.StepPassed {
+			allPassed = false
+		}
+		if i+1 == current && s != kit.StepPassed {
+			g = "[" + g + "]"
+		}
+		glyphs = append(glyphs, g)
+	}
+	name := report.StepName(li.Lab, current)
+	if allPassed {
+		name = fmt.Sprintf("every step passed (%d of %d)", len(status), len(status))
+	}
+	return strings.Join(glyphs, " ") + "  " + st.StepNow.Render(name)
+}
+
+// statusLine is the one line under the steps: running, with the time so far, or the run's verdict.
 func (r *runModel) statusLine() string {
 	c := r.c
 	st := c.st
@@ -371,245 +456,146 @@ func (r *runModel) statusLine() string {
 		if c.opts.Static {
 			spin = "… "
 		}
-		return st.Running.Render(spin+"running go test") + st.Dim.Render(" "+elapsed(c.now().Sub(r.started))+r.byWhom())
+		what := "building the tests"
+		if r.built {
+			what = "running the tests"
+		}
+		return st.Running.Render(spin+what) + st.Dim.Render(" "+report.Duration(c.now().Sub(r.started))+r.byWhom())
 	}
-	if r.err != nil {
-		return st.Error.Render("✗ " + errLine(r.err))
+	if r.err != nil && r.res == nil {
+		if errors.Is(r.err, infra.ErrUnreachable) {
+			return st.Warn.Render(report.Unreachable(r.err).Text)
+		}
+		return st.Error.Render(report.GlyphFail + " " + r.err.Error())
 	}
 	if r.res == nil {
 		return st.Dim.Render("press r to run the lab's tests, w to re-run them on every save")
 	}
-	res := r.res
-	rep := res.Report
-	pass, fail := rep.Counts()
-	n := res.Lab.Number
-	switch res.Kind {
-	case gotest.Passed:
-		return st.Pass.Render(fmt.Sprintf("✓ lab %d passed · %d tests · %s", n, pass, elapsed(rep.Elapsed))) + st.Dim.Render(r.byWhom())
-	case gotest.BuildError:
-		return st.Fail.Render(fmt.Sprintf("✗ lab %d does not compile", n)) + st.Dim.Render(r.byWhom())
-	case gotest.InfraError:
-		return st.Warn.Render("✗ the lab could not reach its services (not a failure of your code)")
-	case gotest.TimedOut:
-		return st.Fail.Render(fmt.Sprintf("✗ lab %d timed out: %s was still running", n, strings.Join(rep.Timeout, ", ")))
-	case gotest.Panicked:
-		return st.Fail.Render(fmt.Sprintf("✗ lab %d panicked in %s", n, rep.Panic.Test))
-	case gotest.NoTests:
-		return st.Warn.Render(fmt.Sprintf("✗ lab %d ran no tests", n))
+	for _, l := range r.lines {
+		if l.Kind == report.VerdictPass || l.Kind == report.VerdictFail {
+			return styleText(st, l.Kind, l.Text, true) + st.Dim.Render(r.byWhom())
+		}
 	}
-	return st.Fail.Render(fmt.Sprintf("✗ lab %d: %d passed, %d failed · %s", n, pass, fail, elapsed(rep.Elapsed))) + st.Dim.Render(r.byWhom())
+	return ""
 }
 
 func (r *runModel) byWhom() string {
-	if r.by == "watch" {
+	if r.by == byWatch {
 		return " · started by a save"
 	}
 	return ""
 }
 
-var fileLine = regexp.MustCompile(`^(\S+\.go:\d+(?::\d+)?):(.*)$`)
-
-// content is the scrollable pane: the tests (live or finished), the stories, the notes, the hints.
+// content is the scrolling pane: while running, the tests (each running one with its time), afterwards the run's
+// report without its verdict (the status line has it), then the hints shown for the step.
 func (r *runModel) content() string {
-	c := r.c
-	st := c.st
-	w := max(c.width-2, 20)
-	var b strings.Builder
-	line := func(s string) { b.WriteString(s + "\n") }
 	if r.lab == 0 {
 		return ""
 	}
+	c := r.c
 	li, _ := c.lab(r.lab)
-	if r.running && !li.Unlocked {
-		line(st.Note.Render(fmt.Sprintf("lab %d is still locked (pass the lab before it first); running it anyway, each lab stands alone.", li.Number)))
-	}
-	// Compiler messages, live or final, point at file:line.
-	build := r.build
-	if r.res != nil && r.res.Report != nil && len(r.res.Report.Build) > 0 {
-		build = r.res.Report.Build
-	}
-	if len(build) > 0 {
-		line(st.Fail.Render("does not compile:"))
-		for _, l := range build {
-			if m := fileLine.FindStringSubmatch(l); m != nil {
-				line("  " + st.Location.Render(m[1]) + ":" + m[2])
-			} else {
-				line("  " + l)
+	w := max(r.width-1, minWrap)
+	var out []string
+	if r.running || r.res == nil {
+		out = renderLines(c.st, r.liveLines(li), w)
+		out = append(out, r.runningRows(w)...)
+	} else {
+		var lines []report.Line
+		for _, l := range r.lines {
+			if l.Kind != report.VerdictPass && l.Kind != report.VerdictFail {
+				lines = append(lines, l)
 			}
 		}
-		line(st.Dim.Render("fix the compile error and save (watch mode) or press r."))
-		line("")
-	}
-	for _, t := range r.shownRows() {
-		indent := strings.Repeat("  ", strings.Count(t.name, "/")+1)
-		if t.res == nil {
-			if !r.running {
-				continue
-			}
-			spin := r.spin.View()
-			if c.opts.Static {
-				spin = "…"
-			}
-			line(indent + st.Running.Render(spin+" "+t.name) + st.Dim.Render("  "+elapsed(c.now().Sub(t.started))))
-			continue
-		}
-		res := t.res
-		switch res.Status {
-		case gotest.Pass:
-			line(indent + st.Pass.Render("✓ "+res.Name) + st.Dim.Render("  "+elapsed(res.Elapsed)))
-			continue
-		case gotest.Skip:
-			line(indent + st.Dim.Render("- "+res.Name+"  skipped"))
-			continue
-		}
-		line(indent + st.Fail.Render("✗ "+res.Name) + st.Dim.Render("  "+elapsed(res.Elapsed)))
-		if !res.Top() && res.Story == "" {
-			continue
-		}
-		if !res.Top() {
-			continue // the parent shows the story it inherits
-		}
-		pad := indent + "    "
-		switch {
-		case res.TimedOut:
-			line(pad + st.Fail.Render("did not finish in time: it hangs (a wait without a bound, or a message nobody takes?)"))
-		case res.Panic != nil:
-			line(pad + st.Fail.Render("panic: "+res.Panic.Message))
-			if res.Panic.At != "" {
-				line(pad + "at " + st.Location.Render(res.Panic.At))
-			}
-		case res.Story != "":
-			for i, sl := range strings.Split(res.Story, "\n") {
-				if i == 0 {
-					mk, rest, _ := strings.Cut(sl, ":")
-					for j, part := range hang(rest, w-len(pad)-len(mk)-1, "") {
-						if j == 0 {
-							line(pad + st.Marker.Render(mk+":") + st.Bold.Render(part))
-							continue
-						}
-						line(pad + strings.Repeat(" ", len(mk)+1) + st.Bold.Render(part))
-					}
-					continue
-				}
-				for _, part := range hang(sl, w-len(pad), continuation(sl)) {
-					line(pad + st.Timeline.Render(part))
-				}
-			}
-		default:
-			for _, ol := range res.Output {
-				if strings.HasPrefix(ol, "=== ") || strings.HasPrefix(strings.TrimSpace(ol), "--- ") {
-					continue
-				}
-				line(pad + ol)
-			}
+		out = renderLines(c.st, lines, w)
+		if r.passedNow() {
+			out = append(out, "", c.st.Dim.Render(wrap("s: the reference solution next to its follow-up · n: the next lab · b: the brief again", w)))
+		} else if len(report.FailingTests(r.res)) > 0 {
+			out = append(out, "", c.st.Dim.Render(wrap("d: the failing test as a sequence diagram · h: a hint · w: re-run on every save", w)))
 		}
 	}
 	if r.err != nil {
-		line(st.Error.Render(errLine(r.err)))
-		if strings.Contains(r.err.Error(), infra.ErrUnreachable.Error()) {
-			line(st.Dim.Render("fix: `make up`, or start RabbitMQ and PostgreSQL, or set MSGLABS_AMQP_URL / MSGLABS_DATABASE_URL (`checker doctor` checks)"))
-		}
+		out = append(out, renderLines(c.st, errLines(r.err), w)...)
 	}
-	if res := r.res; res != nil && !r.running {
-		r.notes(line, res)
-	}
-	if len(li.AllHints()) > 0 && li.HintsShown > 0 {
-		line("")
-		for i := 0; i < li.HintsShown; i++ {
-			line(st.Hint.Render(wrap(fmt.Sprintf("hint %d/%d: %s", i+1, len(li.AllHints()), li.AllHints()[i]), w)))
-		}
-	}
-	return strings.TrimRight(b.String(), "\n")
+	out = append(out, hintLines(c.st, li, w)...)
+	return strings.Join(out, "\n")
 }
 
-// notes are what the CLI says after a run: races, edited tests, unsealed labs, what was unlocked, what next.
-func (r *runModel) notes(line func(string), res *kit.RunResult) {
-	st := r.c.st
-	rep := res.Report
-	line("")
-	if rep != nil && res.Kind == gotest.InfraError {
-		line(st.Warn.Render(firstLine(rep.Infra)))
-		line(st.Dim.Render("fix: see the environment bar above; `make up`, or set MSGLABS_AMQP_URL / MSGLABS_DATABASE_URL"))
+// liveLines are the report's lines for a run going on: the header's note (a locked lab), the compiler's messages,
+// the finished tests.
+func (r *runModel) liveLines(li kit.LabInfo) []report.Line {
+	var lines []report.Line
+	if r.running {
+		lines = append(lines, report.Header(li)[1:]...)
 	}
-	if rep != nil && res.Kind == gotest.NoTests && rep.Stderr != "" {
-		line(st.Dim.Render(firstLine(rep.Stderr)))
-	}
-	if rep != nil && rep.Race {
-		line(st.Warn.Render("the race detector found a data race (see the test output)."))
-	}
-	for _, why := range res.NotCounted {
-		line(st.Note.Render("not counted: " + why))
-	}
-	if len(res.Unlocked) > 0 {
-		line(st.Pass.Render("unlocked: " + strings.Join(res.Unlocked, ", ")))
-	}
-	switch res.Kind {
-	case gotest.Passed:
-		line(st.Dim.Render("n: next lab · s: compare with the reference solution · b: the brief again"))
-	case gotest.Failed:
-		line(st.Dim.Render(fmt.Sprintf("stuck? h gives a hint · b shows the brief · w re-runs on every save")))
-	}
-}
-
-func (r *runModel) shortHelp() []key.Binding {
-	k := r.c.keys
-	b := []key.Binding{k.Run, k.Watch, k.Hint, k.Brief, k.Solution, k.Reset}
-	if r.passedNow() {
-		b = append([]key.Binding{k.Next}, b...)
-	}
-	return append(b, k.Back)
-}
-
-// elapsed formats a duration like the CLI: 340ms, 2.1s.
-func elapsed(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	if d < time.Second {
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
-}
-
-// errLine is the one line shown for an error: resolution errors list one unreachable service per line.
-func errLine(err error) string {
-	var parts []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		if l = strings.TrimSpace(strings.TrimPrefix(l, infra.ErrUnreachable.Error()+": ")); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	return strings.Join(parts, " · ")
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
-}
-
-// hang wraps s to width w; every line after the first starts with indent, so a long story line wraps readably
-// instead of being cut at the edge of the pane.
-func hang(s string, w int, indent string) []string {
-	first := strings.SplitN(wrap(s, w), "\n", 2)
-	if len(first) == 1 {
-		return first
-	}
-	rest := strings.Split(wrap(strings.TrimLeft(strings.ReplaceAll(first[1], "\n", " "), " "), w-len(indent)), "\n")
-	lines := []string{first[0]}
-	for _, l := range rest {
-		lines = append(lines, indent+l)
+	for _, l := range r.build {
+		lines = append(lines, report.Line{Kind: report.Build, Text: l, Indent: 1})
 	}
 	return lines
 }
 
-// continuation is the indent for the wrapped part of a story line: under its text, past a timeline line's time and
-// actor columns ("  +0.017s  sales     published …").
-func continuation(line string) string {
-	lead := len(line) - len(strings.TrimLeft(line, " "))
-	if m := timelineColumns.FindStringIndex(line); m != nil {
-		return strings.Repeat(" ", m[1])
+// runningRows are the tests of a run going on, in the order they started: a finished one as the report words it,
+// a running one with its time so far, one the watchdog is stopping with how long it went without finishing.
+func (r *runModel) runningRows(w int) []string {
+	c := r.c
+	st := c.st
+	var out []string
+	for _, t := range r.rows {
+		indent := strings.Count(t.name, "/") + 1
+		if t.res != nil {
+			out = append(out, renderLine(st, report.TestRow(*t.res, indent), w)...)
+			continue
+		}
+		spin := r.spin.View()
+		if c.opts.Static {
+			spin = "…"
+		}
+		took := report.Duration(c.now().Sub(t.started))
+		pad := strings.Repeat("  ", indent)
+		name := t.name
+		if t.name == lab.ChaosTest {
+			name += " (the chaos stage)"
+		}
+		if t.hanging {
+			line := fmt.Sprintf("%s still running after %s: stopping it to see where it is stuck", name, took)
+			out = append(out, pad+st.Warn.Render(spin+" "+line))
+			continue
+		}
+		out = append(out, pad+st.Running.Render(spin+" "+name)+st.Dim.Render("  "+took))
 	}
-	return strings.Repeat(" ", lead+2)
+	return out
 }
 
-var timelineColumns = regexp.MustCompile(`^\s*[+-]\d+\.\d+s\s+\S+\s+`)
+// errLines are what an error of the run itself says: INFRA when the services could not be found.
+func errLines(err error) []report.Line {
+	if errors.Is(err, infra.ErrUnreachable) {
+		return []report.Line{report.Unreachable(err)}
+	}
+	return []report.Line{{Kind: report.VerdictFail, Text: report.GlyphFail + " " + err.Error()}}
+}
+
+// hintLines are the hints shown so far for the step the attendee is on.
+func hintLines(st Styles, li kit.LabInfo, w int) []string {
+	cur := li.Current
+	if cur < 1 || cur > len(li.Steps) || cur > len(li.StepInfos) {
+		return nil
+	}
+	hints := li.Steps[cur-1].Hints
+	shown := li.StepInfos[cur-1].HintsShown
+	if shown == 0 {
+		return nil
+	}
+	out := []string{""}
+	for i := 0; i < shown && i < len(hints); i++ {
+		out = append(out, st.Hint.Render(wrap(fmt.Sprintf("hint %d/%d: %s", i+1, len(hints), hints[i]), w)))
+	}
+	return out
+}
+
+func (r *runModel) ShortHelp() []key.Binding {
+	k := r.c.keys
+	b := []key.Binding{k.Run, k.Watch, k.Hint, k.Diagram, k.Brief, k.Solution, k.Reset}
+	if r.passedNow() {
+		b = []key.Binding{k.Solution, k.Next, k.Run, k.Watch, k.Brief, k.Reset}
+	}
+	return append(b, k.Back)
+}

@@ -18,6 +18,7 @@ type Styles struct {
 	Locked    lipgloss.Style
 	Running   lipgloss.Style
 	Marker    lipgloss.Style
+	StepNow   lipgloss.Style
 	Timeline  lipgloss.Style
 	Location  lipgloss.Style
 	Hint      lipgloss.Style
@@ -67,6 +68,7 @@ func DefaultStyles() Styles {
 	s.Locked = lipgloss.NewStyle().Foreground(colDim)
 	s.Running = lipgloss.NewStyle().Foreground(colYellow)
 	s.Marker = lipgloss.NewStyle().Bold(true).Foreground(colRed)
+	s.StepNow = lipgloss.NewStyle().Bold(true)
 	s.Timeline = lipgloss.NewStyle().Foreground(colDim)
 	s.Location = lipgloss.NewStyle().Bold(true).Underline(true)
 	s.Hint = lipgloss.NewStyle().Foreground(colBlue)

@@ -75,7 +75,7 @@ func TestInARealTerminal(t *testing.T) {
 		t.Fatalf("no result after r:\n%s", p)
 	}
 	if strings.Contains(p, "1 passed, 1 failed") {
-		wantIn(t, p, "✗ lab 1: 1 passed, 1 failed", "LOST:", "order o-17 went wrong", "timeline:")
+		wantIn(t, p, "✗ lab 1: step 1 of 1 failing · 1 passed, 1 failed", "LOST:", "order o-17 went wrong", "timeline:")
 		tmux("send-keys", "-t", "kit", "w")
 		if p, ok = waitFor(5*time.Second, "[watching labs/01-first"); !ok {
 			t.Fatalf("w did not start watching:\n%s", p)
