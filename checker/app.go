@@ -73,7 +73,9 @@ const usage = `usage: checker [--instructor] <command> [arguments]
 
 commands:
   list [--json]                  the labs, their steps and what is unlocked
-  run N [--json]                 run lab N against your code (its chaos stage too, once the tests pass)
+  run N [--json] [--svg FILE]    run lab N against your code (its chaos stage too, once the tests pass);
+                                 --svg writes the first failing test as a sequence diagram
+  diagram N [TEST] [--svg FILE]  lab N's last run as a sequence diagram (the first failing test, or TEST)
   chaos N [--seed S] [--runs K]  run lab N's chaos stage: seeded faults against your code (--seed replays one)
   hint N [--all]                 the next hint for the step of lab N you are on (or all of them)
   solution N [--diff|--apply]    the reference solution of lab N and its follow-up, once lab N passed

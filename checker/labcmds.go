@@ -9,8 +9,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"msglabs/checker/diagram"
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
+	"msglabs/checker/lab"
 	"msglabs/checker/progress"
 	"msglabs/checker/report"
 )
@@ -19,6 +21,7 @@ func init() {
 	commands["chaos"] = (*app).cmdChaos
 	commands["catch-up"] = (*app).cmdCatchUp
 	commands["share"] = (*app).cmdShare
+	commands["diagram"] = (*app).cmdDiagram
 }
 
 // checkerCmd is the checker as the attendee types it from the folder they are in: bin/checker at the kit root,
@@ -292,6 +295,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 	fs := a.flags("run")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of lines")
 	timeout := fs.Duration("timeout", gotest.DefaultTimeout, "bound on the whole run of the tests")
+	svg := fs.String("svg", "", "write the first failing test's sequence diagram to this file (SVG)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return usageErr(err)
@@ -310,7 +314,44 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 		onEvent = a.liveRows()
 	}
 	res, err := lr.k.Run(ctx, n, lr.opts, onEvent)
-	return a.finishLabRun(ctx, "run", lr, res, err, *asJSON)
+	code = a.finishLabRun(ctx, "run", lr, res, err, *asJSON)
+	if *svg != "" && err == nil {
+		code = a.writeDiagram(lr.k, res, *svg, code)
+	}
+	return code
+}
+
+// writeDiagram writes the sequence diagram of the run's first failing test (the one the report presents first) to
+// file, and says so on stderr (stdout may be JSON). A run with no failing test writes nothing and says why; the exit
+// code stays the run's, unless the diagram cannot be written.
+func (a *app) writeDiagram(k *kit.Kit, res *kit.RunResult, file string, code int) int {
+	tests := report.FailingTests(res)
+	if len(tests) == 0 {
+		fmt.Fprintf(a.stderr, "checker run: no test failed, so there is no diagram to write (`%s diagram %d TEST --svg %s` draws a passing one)\n",
+			a.checkerCmd(k.Root), res.Lab.Number, file)
+		return code
+	}
+	drawn, err := diagram.WriteSVG(k.RunDir(res.Lab.Number), tests[0], file)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "checker run: the diagram of %s: %v\n", tests[0], err)
+		if code == exitOK {
+			return exitEnv
+		}
+		return code
+	}
+	fmt.Fprintf(a.stderr, "the diagram of %s is in %s\n", drawn.Test, file)
+	return code
+}
+
+// cmdDiagram is `checker diagram N [TEST] [--svg FILE] [--width W] [--list]`: a test of lab N's last run as a
+// sequence diagram, on the terminal or as SVG (checker/diagram does the work).
+func (a *app) cmdDiagram(ctx context.Context, args []string) int {
+	root, err := lab.FindRoot(a.dir)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "checker diagram: %v\n", err)
+		return exitEnv
+	}
+	return diagram.Command(ctx, root, args, a.stdout, a.stderr)
 }
 
 func (a *app) cmdChaos(ctx context.Context, args []string) int {
