@@ -112,6 +112,11 @@ func TestGoldenPassAndFollowUp(t *testing.T) {
 	runGolden(t, f, 130, goldenH, "What just happened")
 }
 
+func TestGoldenSolutionDiff(t *testing.T) {
+	f := newFixture(t, sampleKit(t), true)
+	runGolden(t, f, goldenW, goldenH, "+++ b/solutions", "s")
+}
+
 func TestGoldenDiagram(t *testing.T) {
 	f := newFixture(t, sampleKit(t), false)
 	writeEvents(t, f.root, 1, "TestLost", "lost.json")

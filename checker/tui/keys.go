@@ -17,7 +17,7 @@ type KeyMap struct {
 	Skip, EndMob, Edit                      key.Binding
 	NextField, Submit, Cancel               key.Binding // the mob's form, where letters are text
 	Yes, No                                 key.Binding
-	Back, Help, Quit                        key.Binding
+	Back, Help, Quit, ForceQuit             key.Binding // ForceQuit works in dialogs and forms too
 }
 
 // DefaultKeyMap is the TUI's keys.
@@ -62,6 +62,7 @@ func DefaultKeyMap() KeyMap {
 		Back:      b([]string{"esc", "backspace"}, "esc", "back"),
 		Help:      b([]string{"?"}, "?", "help"),
 		Quit:      b([]string{"q", "ctrl+c"}, "q", "quit"),
+		ForceQuit: b([]string{"ctrl+c"}, "ctrl+c", "quit"),
 	}
 }
 

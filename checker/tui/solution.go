@@ -274,7 +274,10 @@ func (s *solutionModel) View() string {
 			what += " · follow-up first"
 		}
 	}
-	head := st.Title.Render(fmt.Sprintf("solution · lab %d", li.Number)) + "  " + st.SlideMeta.Render(what)
+	head := st.Title.Render(fmt.Sprintf("solution · lab %d · %s", li.Number, li.Title)) + "  " + st.SlideMeta.Render(what)
+	if ansi.StringWidth(head) > s.width { // the title gives way to what is shown
+		head = st.Title.Render(fmt.Sprintf("solution · lab %d", li.Number)) + "  " + st.SlideMeta.Render(what)
+	}
 	return truncate(head, s.width) + "\n" + s.pane.View()
 }
 

@@ -142,6 +142,9 @@ func New(o Options) *Model {
 		scrMob:      m.mob,
 	}
 	m.resize(o.Width, o.Height)
+	if w := c.kit.Progress.Warnings(); len(w) > 0 {
+		m.flash, m.flashError = w[0], true // a corrupt progress file moved aside: say so at once
+	}
 	return m
 }
 
@@ -309,7 +312,7 @@ func (m *Model) ring() tea.Cmd {
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	k := m.c.keys
-	if msg.String() == "ctrl+c" {
+	if key.Matches(msg, k.ForceQuit) {
 		return m.quit()
 	}
 	m.flash = ""
