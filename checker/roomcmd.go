@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 
 	"msglabs/checker/kit"
 	"msglabs/checker/room"
@@ -21,13 +22,19 @@ func (a *app) announce(ctx context.Context, lr *labRun, res *kit.RunResult) {
 	if err != nil {
 		return
 	}
+	a.announceRun(ctx, li, lr.opts.Endpoints.AMQP.URL, res, a.stderr)
+}
+
+// announceRun is announce for a lab li (as it is after the run was recorded), on the broker at amqpURL; the
+// warning goes to warn (the TUI shows it as a flash, not on a terminal it draws).
+func (a *app) announceRun(ctx context.Context, li kit.LabInfo, amqpURL string, res *kit.RunResult, warn io.Writer) {
 	step := res.Current
 	if step == 0 {
 		step = len(res.Lab.Steps)
 	}
 	r := room.Run{Lab: res.Lab.Slug, Step: step, Result: roomResult(res.Outcome()), Marker: firstMarker(res),
 		Hints: li.HintsShown, Started: li.StartedAt}
-	_ = room.Announce(ctx, a.getenv, lr.opts.Endpoints.AMQP.URL, r, a.now(), a.stderr)
+	_ = room.Announce(ctx, a.getenv, amqpURL, r, a.now(), warn)
 }
 
 func roomResult(o kit.Outcome) string {

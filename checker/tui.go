@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -46,6 +47,10 @@ func runTUI(a *app) int {
 		Owner:   a.owner(k.Root),
 		Checker: self,
 		Report:  a.reportOptions(k),
+		Sweep:   func(ctx context.Context, eps infra.Endpoints) func() { return a.sweep(ctx, eps, k.Root) },
+		Announce: func(ctx context.Context, li kit.LabInfo, eps infra.Endpoints, res *kit.RunResult, warn io.Writer) {
+			a.announceRun(ctx, li, eps.AMQP.URL, res, warn)
+		},
 		Getenv:  a.getenv,
 		Bell:    os.Stderr,
 		Started: processStart,

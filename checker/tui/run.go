@@ -221,7 +221,12 @@ func startRun(ctx context.Context, c *common, n, gen int) chan tea.Msg {
 		}
 		k.Now = now
 		opts.Endpoints = eps
+		swept := func() {}
+		if c.opts.Sweep != nil {
+			swept = c.opts.Sweep(ctx, eps) // this checkout's stale names, beside the run
+		}
 		res, err := k.Run(ctx, n, opts, func(ev gotest.Event) { send(runEventMsg{gen: gen, ev: ev}) })
+		swept()
 		send(runDoneMsg{gen: gen, res: res, err: err})
 	}()
 	return ch
@@ -256,10 +261,37 @@ func (r *runModel) done(msg runDoneMsg) tea.Cmd {
 	for _, w := range r.c.kit.Progress.Warnings() {
 		cmds = append(cmds, flashErr(w))
 	}
+	if r.res != nil {
+		cmds = append(cmds, r.announce(r.res))
+	}
 	if r.pending {
 		cmds = append(cmds, r.start(r.lab, byWatch))
 	}
 	return tea.Batch(cmds...)
+}
+
+// announce tells the attendee's room about the run (Options.Announce), in the background; a room that does not
+// answer is a flash, never a change to the run's result.
+func (r *runModel) announce(res *kit.RunResult) tea.Cmd {
+	c := r.c
+	hook := c.opts.Announce
+	li, ok := c.lab(res.Lab.Number)
+	if hook == nil || !ok {
+		return nil
+	}
+	return func() tea.Msg {
+		ctx := context.Background()
+		eps, err := c.endpoints(ctx)
+		if err != nil {
+			return nil
+		}
+		var warn strings.Builder
+		hook(ctx, li, eps, res, &warn)
+		if w := strings.TrimSpace(warn.String()); w != "" {
+			return flashMsg{text: w, err: true}
+		}
+		return nil
+	}
 }
 
 func (r *runModel) cancelRun() {

@@ -3,9 +3,11 @@ package tui
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,6 +256,37 @@ func TestDiagramWithoutEventsSaysWhy(t *testing.T) {
 	wantIn(t, f.view(), "every test of this run passed: there is no failure to draw")
 }
 
+// TestARunIsAnnouncedToTheRoom: after a run is recorded the room hook gets the lab as it is now and the result; a
+// room that does not answer is a flash, and the run's verdict stays.
+func TestARunIsAnnouncedToTheRoom(t *testing.T) {
+	f := newFixture(t, sampleKit(t), false)
+	f.m.c.opts.Resolve = func(context.Context) (infra.Endpoints, error) {
+		return infra.Endpoints{AMQP: infra.Endpoint{URL: "amqp://room/"}}, nil
+	}
+	type call struct {
+		lab     int
+		started bool
+		outcome kit.Outcome
+		url     string
+	}
+	calls := make(chan call, 1)
+	f.m.c.opts.Announce = func(_ context.Context, li kit.LabInfo, eps infra.Endpoints, res *kit.RunResult, warn io.Writer) {
+		calls <- call{li.Number, !li.StartedAt.IsZero(), res.Outcome(), eps.AMQP.URL}
+		io.WriteString(warn, "checker: the room berlin did not answer within 1s; your run is not affected\n")
+	}
+	f.startRun(1)
+	f.pump(f.send(runDoneMsg{gen: f.m.run.gen, res: failedResult(mustLab(t, f.m, 1))}), 2)
+	select {
+	case c := <-calls:
+		if c.lab != 1 || !c.started || c.outcome != kit.Failing || c.url != "amqp://room/" {
+			t.Fatalf("the room was told %+v; want lab 1, started, failing, on amqp://room/", c)
+		}
+	default:
+		t.Fatal("the room was not told about the run")
+	}
+	wantIn(t, f.view(), "the room berlin did not answer", "✗ lab 1: step 1 of 1 failing")
+}
+
 // TestRunForReal runs the sample lab's tests with the test binary, through the commands the TUI returns.
 func TestRunForReal(t *testing.T) {
 	if testing.Short() {
@@ -261,7 +294,15 @@ func TestRunForReal(t *testing.T) {
 	}
 	f := newFixture(t, sampleKit(t), false)
 	f.m.c.opts.Resolve = func(context.Context) (infra.Endpoints, error) { return infra.Endpoints{}, nil }
+	var sweeps, waited atomic.Int32
+	f.m.c.opts.Sweep = func(context.Context, infra.Endpoints) func() {
+		sweeps.Add(1)
+		return func() { waited.Add(1) }
+	}
 	f.runToEnd(t)
+	if sweeps.Load() != 1 || waited.Load() != 1 {
+		t.Fatalf("the run started %d sweeps and waited for %d; want one of each", sweeps.Load(), waited.Load())
+	}
 	v := f.view()
 	wantIn(t, v, "1 passed, 1 failed", "LOST:", "order o-17 went wrong")
 	if st := f.m.c.kit.Progress.Lab("01-first"); st.LastRun != progress.RunFail {

@@ -47,13 +47,19 @@ type Options struct {
 	Doctor  func(ctx context.Context) []doctor.Check           // the environment checks (doctor.Run)
 	// Probes, when set, check the services while a run builds its test binary, as the command line does: a service
 	// that does not answer makes the run INFRA (kit.RunOptions.Probes).
-	Probes  *doctor.Probes
-	Owner   string         // MSGLABS_OWNER for the lab tests ("" leaves the harness's default)
-	Checker string         // the checker binary, for the lab tests' MSGLABS_CHECKER
-	Report  report.Options // how the run's report spells commands and paths (default: bin/checker, from the kit root)
-	Getenv  func(string) string
-	Now     func() time.Time // the clock; tests fix it
-	Bell    io.Writer        // where the mob's bell (\a) rings; nil: silent
+	Probes *doctor.Probes
+	Owner  string // MSGLABS_OWNER for the lab tests ("" leaves the harness's default)
+	// Sweep, when set, removes this checkout's stale broker and database names beside each run, as the command line
+	// does; the run waits for the sweep it started before it ends.
+	Sweep func(ctx context.Context, eps infra.Endpoints) (wait func())
+	// Announce, when set, tells the attendee's room about a recorded run (MSGLABS_ROOM); li is the lab after the run
+	// was recorded. It runs in the background; what it writes to warn is flashed.
+	Announce func(ctx context.Context, li kit.LabInfo, eps infra.Endpoints, res *kit.RunResult, warn io.Writer)
+	Checker  string         // the checker binary, for the lab tests' MSGLABS_CHECKER
+	Report   report.Options // how the run's report spells commands and paths (default: bin/checker, from the kit root)
+	Getenv   func(string) string
+	Now      func() time.Time // the clock; tests fix it
+	Bell     io.Writer        // where the mob's bell (\a) rings; nil: silent
 	// Static turns off everything that ticks (spinners, timers, the progress and slide polls) so tests and golden
 	// files are deterministic; tests send the tick messages themselves.
 	Static bool
