@@ -70,6 +70,9 @@ func styleText(st Styles, k report.Kind, s string, first bool) string {
 	case report.VerdictPass, report.StepDone, report.Unlock:
 		return st.Pass.Render(s)
 	case report.VerdictFail:
+		if strings.HasPrefix(s, report.GlyphInfra) && first { // not the attendee's failure
+			return st.Warn.Render(s)
+		}
 		return st.Fail.Render(s)
 	case report.Step:
 		return st.StepNow.Render(s)

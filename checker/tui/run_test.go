@@ -146,7 +146,7 @@ func TestRunSaysNotCountedAndInfraAsTheCLIDoes(t *testing.T) {
 	res = &kit.RunResult{Lab: l, Infra: []kit.Infra{{Service: "RabbitMQ", Detail: "at amqp://u:***@h/: ACCESS_REFUSED", Fix: "correct the user"}}}
 	f.send(runDoneMsg{gen: f.m.run.gen, res: res})
 	wantIn(t, f.view(), "INFRA: RabbitMQ at amqp://u:***@h/: ACCESS_REFUSED; fix: correct the user",
-		"✗ lab 1 could not run: a service failed, not your code; nothing was recorded")
+		"! lab 1 could not run: a service failed, not your code; nothing was recorded")
 }
 
 func TestRunBuildErrorPointsAtFileLine(t *testing.T) {
