@@ -446,8 +446,8 @@ func (m *Model) helpView() string {
 		{k.Run, k.Watch, k.Hint, k.Diagram, k.NextTest, k.Next, k.Reset},
 		{k.Brief, k.Slides, k.Decks, k.Prev, k.NextSlide, k.Presenter},
 		{k.Solution, k.Files, k.Apply, k.CatchUp, k.Mob, k.Skip, k.Edit, k.EndMob},
-		{k.Help, k.Quit},
-	}
+	} // help and quit are in the footer
+
 	h := m.help
 	h.ShowAll = true
 	title := m.c.st.Title.Render("keys")
