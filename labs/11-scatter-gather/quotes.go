@@ -68,15 +68,17 @@ func (q *Quoter) Start(ctx context.Context, conn *amqp.Connection) error {
 
 // Ask runs one quote round for req: it asks every carrier and returns the cheapest quote.
 func (q *Quoter) Ask(ctx context.Context, req QuoteRequest) (Quote, error) {
-	// TODO(lab): nothing in the request says which round a reply belongs to, so a reply that arrives after its round
-	// ended is taken for an answer to the next one. Give every round its own correlation id (CorrelationId).
+	// TODO(lab): step 2. Nothing in the request says which round a reply belongs to, so a reply that arrives after
+	// its round ended is taken for an answer to the next one. And the request itself outlives the round: it waits in
+	// the queue of a carrier that is down until the carrier comes back, long after anyone cares about its answer.
+	// Give every round its own identity on the wire, and the request a life no longer than its round.
 	if err := q.publish(ctx, req, amqp.Publishing{ReplyTo: q.ReplyQueue}); err != nil {
 		return Quote{}, err
 	}
-	// TODO(lab): this waits until every carrier has answered. One carrier that never answers keeps the customer
-	// waiting forever (the caller's context rarely has a deadline). Give the round its own completion condition (all
-	// carriers answered, or a short deadline passed: the best quote so far then wins), and skip replies whose
-	// correlation id is not this round's (ack them: they are of no use to anyone).
+	// TODO(lab): step 1. This waits until it has as many replies as there are carriers. One carrier that never
+	// answers keeps the customer waiting forever (the caller's context rarely has a deadline), and one that answers
+	// twice ends the round before the others have answered. Give the round its own end: every carrier has answered
+	// (once), or a short deadline has passed; then the best quote so far wins.
 	var quotes []Quote
 	for len(quotes) < len(q.Carriers) {
 		select {

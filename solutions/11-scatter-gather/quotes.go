@@ -1,10 +1,13 @@
 //go:build solution
 
-// Why this fix: a quote round needs its own identity and its own end. Every round gets a fresh correlation id, which
-// the carriers copy into their replies, so a reply that arrives after its round ended is recognised and dropped
-// instead of being taken for an answer about the next order. And a round ends when every carrier has answered or a
-// short deadline has passed, whichever comes first, offering the best quote so far: one silent carrier no longer
-// keeps the customer waiting. This is one good answer, not the only one: a dispatcher goroutine with a map of open
+// Why this fix: a quote round needs its own end and its own identity. It ends when every carrier has answered,
+// counting each carrier once however often its answer comes, or when a deadline set once at its start has passed,
+// whichever comes first, offering the best quote so far: one silent carrier no longer keeps the customer waiting,
+// one that answers twice cannot end the round early, and one that keeps re-sending cannot stretch it. Every round
+// gets a fresh correlation id, which the carriers copy into their replies, so a reply that arrives after its round
+// ended is recognised, acked and dropped instead of being taken for an answer about the next question (even about the
+// same order). And the request expires with its round, so a carrier that was down does not come back to a queue of
+// questions nobody asks any more. This is one good answer, not the only one: a dispatcher goroutine with a map of open
 // rounds by correlation id would also let several rounds run at once, and RabbitMQ's direct reply-to
 // (amq.rabbitmq.reply-to) saves declaring a reply queue.
 
