@@ -32,10 +32,10 @@ type Invoicer struct {
 // Issue hands inv to the Mailer: it publishes InvoiceIssued on ch (in confirm mode, owned by the caller) and returns
 // once the broker has confirmed it. A refused message comes back as an error wrapping ErrRefused.
 func (iv *Invoicer) Issue(ctx context.Context, ch *amqp.Channel, inv Invoice) error {
-	// TODO(lab): the whole PDF travels inside the message, and operations caps the invoices queue at
-	// InvoiceQueueMaxBytes: the broker refuses a big invoice, every time, however often Billing retries. Use a claim
-	// check: store the PDF in the attachments table (with an expiry: SweepAttachments deletes it later) and send only
-	// the claim, a reference the Mailer can redeem.
+	// TODO(lab): step 1. The whole PDF travels inside the message, and operations caps the invoices queue at
+	// InvoiceQueueMaxBytes: the broker refuses a big invoice, every time, however often Billing retries. Let the
+	// message announce the invoice and something else hold it (the attachments table is there for that). Whatever
+	// you store must outlive every retry of the message that points at it, and go away one day.
 	msg := InvoiceIssued{OrderID: inv.OrderID, PDF: inv.PDF}
 	return publishConfirmed(ctx, ch, iv.Queue, "invoice-"+inv.OrderID, InvoiceIssuedType, msg)
 }
@@ -43,8 +43,8 @@ func (iv *Invoicer) Issue(ctx context.Context, ch *amqp.Channel, inv Invoice) er
 // OpenInvoice is the Mailer's side: it returns the PDF that msg stands for. The Mailer calls it each time msg is
 // delivered, so it must give the same answer when a delivery is retried.
 func OpenInvoice(ctx context.Context, db *pgxpool.Pool, msg InvoiceIssued) ([]byte, error) {
-	// TODO(lab): with a claim check, redeem the claim here: read the PDF from the attachments table. Do not delete it
-	// here: if the e-mail fails and the message is delivered again, the retry must still find it.
+	// TODO(lab): step 1. Open what the message points at. The Mailer calls this again when an e-mail failed and the
+	// message comes back: it must find the same PDF every time.
 	if len(msg.PDF) == 0 {
 		return nil, fmt.Errorf("invoice for %s carries no PDF", msg.OrderID)
 	}

@@ -89,6 +89,8 @@ var ErrGatewayDown = errors.New("e-mail gateway unavailable (503)")
 // EmailGateway is a fake of the e-mail service. It is safe for concurrent use.
 type EmailGateway struct {
 	Log func(format string, args ...any)
+	// Notify, when set, is told of every e-mail sent (the test hears of them from the Mailer's process this way).
+	Notify func(Email)
 
 	mu       sync.Mutex
 	failNext int
@@ -111,8 +113,12 @@ func (g *EmailGateway) Send(orderID string, pdf []byte) error {
 		g.log("is down (injected): the invoice for %s is not sent", orderID)
 		return ErrGatewayDown
 	}
-	g.sent = append(g.sent, Email{OrderID: orderID, SHA256: Fingerprint(pdf)})
+	e := Email{OrderID: orderID, SHA256: Fingerprint(pdf)}
+	g.sent = append(g.sent, e)
 	g.log("e-mailed the invoice for %s (%s PDF)", orderID, size(len(pdf)))
+	if g.Notify != nil {
+		g.Notify(e)
+	}
 	return nil
 }
 

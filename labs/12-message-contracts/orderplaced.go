@@ -51,10 +51,10 @@ type PlacedOrder struct {
 
 // ReadOrderPlaced turns a delivered OrderPlaced into Billing's PlacedOrder.
 func ReadOrderPlaced(d amqp.Delivery) (PlacedOrder, error) {
-	// TODO(lab): Billing only knows version 1, and Sales now also sends version 2: "customer" became an object and
-	// "amount_cents" moved to "total.cents", so a v2 body does not fit here and Billing rejects the order. Read the
-	// version from the VersionHeader (no header: version 1), decode each version into its own struct, and upcast the
-	// old one to the new shape so the rest of Billing sees one model. Stay tolerant: ignore fields you do not use.
+	// TODO(lab): step 2. Billing only knows version 1, and Sales now also sends version 2: "customer" became an
+	// object and "amount_cents" moved to "total.cents", so a v2 body does not fit here and Billing rejects the order.
+	// Read every version still in flight, as its sender declares it in the VersionHeader (no header: version 1), so
+	// that the rest of Billing sees one model; stay tolerant of fields you do not use.
 	var v1 OrderPlacedV1
 	if err := json.Unmarshal(d.Body, &v1); err != nil {
 		return PlacedOrder{}, fmt.Errorf("decode %s: %w", OrderPlacedType, err)

@@ -11,10 +11,10 @@ import "msglabs/shared/catalog"
 var Registry = []catalog.Contract{
 	{
 		Type: OrderPlacedType, Version: 1, Kind: "event", Sender: "Sales (before its last release)", Handlers: []string{"Billing"},
-		Summary: "Sales accepted an order. Sent without a version header. The coupon field was added later: an " +
-			"additive change, so it needed no new version.",
+		Summary: "Sales accepted an order. Sent without a version header (the back office, another client, sends " +
+			"message-version: 1). The coupon field was added later: an additive change, so it needed no new version.",
 		Fields:   []string{"order_id (string)", "customer (string)", "amount_cents (int, euro cents)", "coupon (string, optional)"},
-		Examples: []string{"testdata/orderplaced.v1.json", "testdata/orderplaced.v1-additive.json"},
+		Examples: []string{"testdata/orderplaced.v1.json", "testdata/orderplaced.v1-additive.json", "testdata/orderplaced.v1-explicit.json"},
 	},
 	{
 		Type: OrderPlacedType, Version: 2, Kind: "event", Sender: "Sales", Handlers: []string{"Billing"},

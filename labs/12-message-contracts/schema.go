@@ -3,6 +3,7 @@ package contracts
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -63,7 +64,13 @@ func DeclareQueue(ch *amqp.Channel, queue string) error {
 // SweepAttachments deletes the attachments whose time is up. It runs on a schedule (a cron job, a ticker), never
 // inside a message handler: a handler may run again for the same message, and must find the attachment still there.
 func SweepAttachments(ctx context.Context, db *pgxpool.Pool) (int64, error) {
-	tag, err := db.Exec(ctx, `DELETE FROM attachments WHERE expires_at < now()`)
+	return SweepAttachmentsAsOf(ctx, db, time.Now())
+}
+
+// SweepAttachmentsAsOf is SweepAttachments run at the time at: a test uses it to see what the daily sweep will have
+// removed a week from now.
+func SweepAttachmentsAsOf(ctx context.Context, db *pgxpool.Pool, at time.Time) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM attachments WHERE expires_at < $1`, at)
 	if err != nil {
 		return 0, fmt.Errorf("sweep attachments: %w", err)
 	}

@@ -98,7 +98,9 @@ func upcastV1(v1 OrderPlacedV1) OrderPlacedV2 {
 	}
 }
 
-// versionOf reads the VersionHeader: no header means version 1 (Sales did not send one before v2).
+// versionOf reads the VersionHeader: no header means version 1 (Sales did not send one before v2). An AMQP header is
+// typed, and senders' client libraries pick the type: a version may come as a string ("2") or as any integer type
+// ('b', 'B', 's', 'u', 'I', 'i', 'l'); each means the same number.
 func versionOf(d amqp.Delivery) (int, error) {
 	raw, ok := d.Headers[VersionHeader]
 	if !ok {
@@ -111,12 +113,22 @@ func versionOf(d amqp.Delivery) (int, error) {
 			return 0, fmt.Errorf("header %s: %q is not a version number", VersionHeader, v)
 		}
 		return n, nil
+	case int8:
+		return int(v), nil
+	case uint8:
+		return int(v), nil
+	case int16:
+		return int(v), nil
+	case uint16:
+		return int(v), nil
 	case int32:
+		return int(v), nil
+	case uint32:
 		return int(v), nil
 	case int64:
 		return int(v), nil
 	default:
-		return 0, fmt.Errorf("header %s: unexpected %T", VersionHeader, raw)
+		return 0, fmt.Errorf("header %s: %v (%T) is not a version number", VersionHeader, raw, raw)
 	}
 }
 

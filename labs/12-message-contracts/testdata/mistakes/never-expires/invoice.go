@@ -1,0 +1,64 @@
+// Mistake never-expires: the attachment is stored with expires_at = infinity, so nothing ever removes it
+// the README says "do not delete it" and "an expiry far in the future"; the farthest future looks the safest.
+
+package contracts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Invoice is a rendered invoice: the PDF Billing made for one order.
+type Invoice struct {
+	OrderID string
+	PDF     []byte
+}
+
+// InvoiceIssued tells the Mailer that an order's invoice is ready to be e-mailed to the customer.
+type InvoiceIssued struct {
+	OrderID string `json:"order_id"`
+	Claim   string `json:"claim"` // redeem it with OpenInvoice: the PDF waits in the attachments table
+	Bytes   int    `json:"bytes"` // the PDF's size, for people reading the queue
+}
+
+// InvoiceIssuedType names InvoiceIssued on the wire.
+const InvoiceIssuedType = "InvoiceIssued"
+
+// Invoicer is Billing's side of invoicing. It is safe for concurrent use; the channel passed to Issue is not.
+type Invoicer struct {
+	DB    *pgxpool.Pool // Billing's database
+	Queue string        // the Mailer's invoices queue
+}
+
+// Issue hands inv to the Mailer: it stores the PDF under a fresh claim, then publishes InvoiceIssued with the claim on
+// ch (in confirm mode, owned by the caller) and returns once the broker has confirmed it.
+func (iv *Invoicer) Issue(ctx context.Context, ch *amqp.Channel, inv Invoice) error {
+	claim := uuid.NewString()
+	_, err := iv.DB.Exec(ctx,
+		`INSERT INTO attachments (claim, order_id, content, expires_at) VALUES ($1, $2, $3, 'infinity')`,
+		claim, inv.OrderID, inv.PDF)
+	if err != nil {
+		return fmt.Errorf("store the invoice for %s: %w", inv.OrderID, err)
+	}
+	msg := InvoiceIssued{OrderID: inv.OrderID, Claim: claim, Bytes: len(inv.PDF)}
+	return publishConfirmed(ctx, ch, iv.Queue, "invoice-"+inv.OrderID, InvoiceIssuedType, msg)
+}
+
+// OpenInvoice is the Mailer's side: it redeems msg's claim. It only reads, so a retried delivery gets the same PDF.
+func OpenInvoice(ctx context.Context, db *pgxpool.Pool, msg InvoiceIssued) ([]byte, error) {
+	var pdf []byte
+	err := db.QueryRow(ctx, `SELECT content FROM attachments WHERE claim = $1`, msg.Claim).Scan(&pdf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("no stored invoice for %s under claim %q (expired?)", msg.OrderID, msg.Claim)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redeem claim %q for %s: %w", msg.Claim, msg.OrderID, err)
+	}
+	return pdf, nil
+}

@@ -1,0 +1,125 @@
+// Mistake sniff-shape: the header is ignored: a body that does not fit v1 is read as v2, so v3 is misread as v2
+// the body itself says which shape it is, so the header looks redundant; this reads every golden example.
+
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// OrderPlacedType names OrderPlaced on the wire (the AMQP "type" property).
+const OrderPlacedType = "OrderPlaced"
+
+// VersionHeader is the AMQP header in which a sender says which version of a message's contract the body follows.
+// Sales sets it since version 2; a message without it is version 1.
+const VersionHeader = "message-version"
+
+// OrderPlacedV1 is OrderPlaced as Sales first published it.
+type OrderPlacedV1 struct {
+	OrderID  string `json:"order_id"`
+	Customer string `json:"customer"`
+	Cents    int    `json:"amount_cents"`
+}
+
+// OrderPlacedV2 is OrderPlaced as Sales publishes it since its last release: the customer became an object (Shipping
+// wanted the e-mail address) and the amount moved into a total with a currency (the shop now sells abroad).
+type OrderPlacedV2 struct {
+	OrderID  string   `json:"order_id"`
+	Customer Customer `json:"customer"`
+	Total    Total    `json:"total"`
+}
+
+// Customer is who placed an order (OrderPlaced v2).
+type Customer struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Total is what an order costs (OrderPlaced v2).
+type Total struct {
+	Cents    int    `json:"cents"`
+	Currency string `json:"currency"`
+}
+
+// PlacedOrder is what Billing needs to know about a placed order, whichever version of OrderPlaced told it.
+type PlacedOrder struct {
+	OrderID  string
+	Customer string
+	Cents    int
+	Currency string
+}
+
+// ReadOrderPlaced turns a delivered OrderPlaced into Billing's PlacedOrder. It reads the contract version from the
+// VersionHeader, decodes each version into its own struct, and upcasts v1 to v2, so only one shape reaches Billing.
+// It is a tolerant reader: fields it does not know (an additive change, like v1's later "coupon") are ignored.
+func ReadOrderPlaced(d amqp.Delivery) (PlacedOrder, error) {
+	version := 1
+	var probe OrderPlacedV1
+	if json.Unmarshal(d.Body, &probe) != nil {
+		version = 2 // the customer is an object: the new shape
+	}
+	var v2 OrderPlacedV2
+	switch version {
+	case 1:
+		var v1 OrderPlacedV1
+		if err := decode(d.Body, &v1); err != nil {
+			return PlacedOrder{}, err
+		}
+		v2 = upcastV1(v1)
+	case 2:
+		if err := decode(d.Body, &v2); err != nil {
+			return PlacedOrder{}, err
+		}
+	default:
+		// A new version number means a breaking change Billing has not learnt yet: refuse it loudly.
+		return PlacedOrder{}, fmt.Errorf("%s version %d: Billing reads versions 1 and 2", OrderPlacedType, version)
+	}
+	return PlacedOrder{OrderID: v2.OrderID, Customer: v2.Customer.Name, Cents: v2.Total.Cents, Currency: v2.Total.Currency}, nil
+}
+
+// v1Currency is the currency of every v1 amount: the shop sold in euros only before v2.
+const v1Currency = "EUR"
+
+// upcastV1 turns a v1 event into the v2 shape. What v1 never carried (the e-mail address) stays empty.
+func upcastV1(v1 OrderPlacedV1) OrderPlacedV2 {
+	return OrderPlacedV2{
+		OrderID:  v1.OrderID,
+		Customer: Customer{Name: v1.Customer},
+		Total:    Total{Cents: v1.Cents, Currency: v1Currency},
+	}
+}
+
+var _ = versionOf
+
+// versionOf reads the VersionHeader: no header means version 1 (Sales did not send one before v2).
+func versionOf(d amqp.Delivery) (int, error) {
+	raw, ok := d.Headers[VersionHeader]
+	if !ok {
+		return 1, nil
+	}
+	switch v := raw.(type) {
+	case string:
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("header %s: %q is not a version number", VersionHeader, v)
+		}
+		return n, nil
+	case int32:
+		return int(v), nil
+	case int64:
+		return int(v), nil
+	default:
+		return 0, fmt.Errorf("header %s: unexpected %T", VersionHeader, raw)
+	}
+}
+
+func decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode %s: %w", OrderPlacedType, err)
+	}
+	return nil
+}
