@@ -34,6 +34,7 @@ const (
 	RuleSnapshots    Rule = "snapshots"     // step-wise solution snapshots where a file changes in several steps
 	RuleMistakes     Rule = "mistakes"      // mistake fixtures exist and are well-formed
 	RuleMistakeCount Rule = "mistake-count" // at least Limits.MinMistakes mistakes per lab
+	RulePlanted      Rule = "planted"       // the planted bug of every step in which the attendee writes a test
 	RuleOutputs      Rule = "outputs"       // the README shows each step's failure, annotated with its test
 	RuleHeadline     Rule = "headline"      // the README's failure headlines equal what the starter prints (runs it)
 	RuleSleep        Rule = "sleep"         // no time.Sleep in lab tests
@@ -50,8 +51,8 @@ var Describe = map[Rule]string{
 	RuleReadme:       "every lab has README.md, and every generated part (tables, headings, Next:, counts) is current",
 	RuleSteps:        "every step has a title, a concept, and solo and mob minutes",
 	RuleTodo:         "every shipped edit file marks its change sites with // TODO(lab):",
-	RuleTestHeader:   "every lab test file starts with `// Do not edit: …`",
-	RuleSolution:     "every edit file has solutions/NN-slug/<file>: //go:build solution, a blank line, // Why this fix: … one good answer, not the only one",
+	RuleTestHeader:   "every lab test file but the ones the attendee writes in starts with `// Do not edit: …`",
+	RuleSolution:     "every edit file has solutions/NN-slug/<file>: //go:build solution, a blank line, // Why this fix: (a test file: Why this test:) … one good answer, not the only one",
 	RulePackage:      "test files, solutions and mistake fixtures use the lab's package",
 	RuleHints:        "every step has 2–4 hints, the last one near-code",
 	RuleLinks:        "every step links the canonical documentation at least once (in a hint or its concept)",
@@ -61,6 +62,7 @@ var Describe = map[Rule]string{
 	RuleSnapshots:    "a file changed in several steps has solutions/NN-slug/step-K/<file> for each of them but the last",
 	RuleMistakes:     "every mistake has testdata/mistakes/<name>/ with edit files headed // Mistake <name>: <says>",
 	RuleMistakeCount: "every lab has at least Limits.MinMistakes mistakes",
+	RulePlanted:      "every step with `written:` has testdata/planted/<name>/ replacing the lab's own code, headed // Planted bug <name>: <bug>",
 	RuleOutputs:      "each step's first failing test has an annotated output block (<!-- output: TestX -->) in the lab README",
 	RuleHeadline:     "each annotated output's headline equals what the shipped starter prints (runs the starter)",
 	RuleSleep:        "lab tests never call time.Sleep (wait for a condition, bounded, instead)",
@@ -76,6 +78,7 @@ var Enforced = map[Rule]bool{
 	RuleMeta: true, RuleNumbers: true, RuleReadme: true, RuleSteps: true, RuleTodo: true, RuleTestHeader: true,
 	RuleSolution: true, RulePackage: true, RuleHints: true, RuleSlides: true, RuleTests: true, RuleSnapshots: true,
 	RuleMistakes: true, RuleOutputs: true, RuleHeadline: true, RuleAgenda: true, RuleFmt: true, RuleVet: true,
+	RulePlanted:     true,
 	RuleUnannotated: true,
 	RuleLinks:       false, RuleSlideNotes: false, RuleMistakeCount: false, RuleSleep: false,
 }
@@ -225,7 +228,7 @@ func (k *checker) lab(l lab.Lab) {
 		{RuleSteps, k.steps}, {RuleTodo, k.todo}, {RuleTestHeader, k.testHeader}, {RuleSolution, k.solution},
 		{RulePackage, k.packages}, {RuleHints, k.hints}, {RuleLinks, k.links}, {RuleSlides, k.slides},
 		{RuleSlideNotes, k.slideNotes}, {RuleTests, k.tests}, {RuleSnapshots, k.snapshots},
-		{RuleMistakes, k.mistakes}, {RuleMistakeCount, k.mistakeCount}, {RuleOutputs, k.outputs},
+		{RuleMistakes, k.mistakes}, {RuleMistakeCount, k.mistakeCount}, {RulePlanted, k.planted}, {RuleOutputs, k.outputs},
 		{RuleUnannotated, k.unannotated}, {RuleSleep, k.sleep},
 	}
 	for _, rule := range rules {
@@ -255,5 +258,5 @@ func ParseRules(s string) ([]Rule, error) {
 func AllRules() []Rule {
 	return []Rule{RuleMeta, RuleNumbers, RuleReadme, RuleSteps, RuleTodo, RuleTestHeader, RuleSolution, RulePackage,
 		RuleHints, RuleLinks, RuleSlides, RuleSlideNotes, RuleTests, RuleSnapshots, RuleMistakes, RuleMistakeCount,
-		RuleOutputs, RuleUnannotated, RuleSleep, RuleAgenda, RuleFmt, RuleVet, RuleHeadline}
+		RulePlanted, RuleOutputs, RuleUnannotated, RuleSleep, RuleAgenda, RuleFmt, RuleVet, RuleHeadline}
 }

@@ -25,6 +25,8 @@ const (
 	testHeader    = "// Do not edit:"
 	buildLine     = "//go:build solution"
 	whyPrefix     = "Why this fix:"
+	whyTestPrefix = "Why this test:" // a reference test (the solution of a test file the attendee writes)
+	plantedPrefix = "Planted bug"
 	oneGoodAnswer = "one good answer, not the only one"
 	noteLine      = "Note:"
 )
@@ -129,6 +131,9 @@ func firstCodeLine(data []byte) string {
 func (k *checker) testHeader(l lab.Lab) {
 	files, _ := lab.TestFiles(k.c.Path(l.Dir()))
 	for _, f := range files {
+		if slices.Contains(l.Edit, f) {
+			continue // a test the attendee writes: theirs to edit
+		}
 		data, _ := k.read(path.Join(l.Dir(), f))
 		if !strings.HasPrefix(firstCodeLine(data), testHeader) {
 			k.add(RuleTestHeader, path.Join(l.Dir(), f), "start it with `// Do not edit: this test shows the failure.`",
@@ -164,10 +169,11 @@ func (k *checker) solution(l lab.Lab) {
 			continue
 		}
 		built, text := headerText(data)
+		why := strings.HasPrefix(text, whyPrefix) || (strings.HasSuffix(f, "_test.go") && strings.HasPrefix(text, whyTestPrefix))
 		switch {
 		case !built:
 			k.add(RuleSolution, rel, "start it with `//go:build solution` and a blank line", "the solution has no build line")
-		case !strings.HasPrefix(text, whyPrefix) || !strings.Contains(text, oneGoodAnswer):
+		case !why || !strings.Contains(text, oneGoodAnswer):
 			k.add(RuleSolution, rel, "after the build line, `// Why this fix: …` ending with \"This is one good answer, not the only one: …\"",
 				"the solution does not say why this fix (and that it is %s)", oneGoodAnswer)
 		}
@@ -216,6 +222,13 @@ func (k *checker) packages(l lab.Lab) {
 	for _, m := range l.Mistakes {
 		for _, f := range l.Edit {
 			want(path.Join(l.Dir(), lab.MistakesDir, m.Name, f), l.Package)
+		}
+	}
+	for _, w := range l.Written() {
+		dir := path.Join(l.Dir(), lab.PlantedDir, w.Planted)
+		entries, _ := os.ReadDir(k.c.Path(dir))
+		for _, e := range entries {
+			want(path.Join(dir, e.Name()), l.Package)
 		}
 	}
 }
@@ -304,6 +317,65 @@ func (k *checker) tests(l lab.Lab) {
 			k.add(RuleTests, l.MetaPath(), "remove it from the step, or write the test",
 				"step %d lists %s, which no test file of the lab declares", l.StepOf(name), name)
 		}
+	}
+	for step, w := range l.Written() {
+		if file, ok := declared[w.Test]; ok && !slices.Contains(l.Steps[step-1].Edit, file) {
+			k.add(RuleTests, path.Join(l.Dir(), file), "declare it in a test file of the step's edit list (the attendee's own)",
+				"step %d's written test %s is in %s, which the attendee does not edit in that step", step, w.Test, file)
+		}
+	}
+}
+
+// planted checks the planted bug of every step in which the attendee writes a test: its folder holds full
+// replacement files of the lab's own non-edit Go files, each headed `// Planted bug <name>: <bug>`, without a build
+// line, and no folder there belongs to no step.
+func (k *checker) planted(l lab.Lab) {
+	base := path.Join(l.Dir(), lab.PlantedDir)
+	names := map[string]bool{}
+	for step, w := range l.Written() {
+		names[w.Planted] = true
+		dir := path.Join(base, w.Planted)
+		files, err := os.ReadDir(k.c.Path(dir))
+		if err != nil || len(files) == 0 {
+			k.add(RulePlanted, dir, "add the buggy service as a full replacement of the lab's file (e.g. "+path.Join(dir, "<file>.go")+")",
+				"step %d's planted bug %s has no files", step, w.Planted)
+			continue
+		}
+		for _, f := range files {
+			k.plantedFile(l, w, path.Join(dir, f.Name()), f)
+		}
+	}
+	entries, _ := os.ReadDir(k.c.Path(base))
+	for _, e := range entries {
+		if !names[e.Name()] {
+			k.add(RulePlanted, path.Join(base, e.Name()), "name it in a step's written.planted, or remove it", "a planted bug of no step")
+		}
+	}
+}
+
+func (k *checker) plantedFile(l lab.Lab, w lab.Written, rel string, f os.DirEntry) {
+	name := f.Name()
+	_, err := os.Stat(k.c.Path(path.Join(l.Dir(), name)))
+	if f.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") || slices.Contains(l.Edit, name) || err != nil {
+		k.add(RulePlanted, rel, "name each file after the lab's own non-edit Go file it replaces (the kit's service)",
+			"not a Go file of the kit's code in %s", l.Dir())
+		return
+	}
+	data, _ := k.read(rel)
+	if bytes.Contains(data, []byte("//go:build")) {
+		k.add(RulePlanted, rel, "remove the build line: the bug is put in place with an overlay", "a planted bug has a build line")
+	}
+	var words []string
+	for _, line := range strings.Split(string(data), "\n") {
+		c, ok := strings.CutPrefix(strings.TrimSpace(line), "//")
+		if !ok {
+			break
+		}
+		words = append(words, strings.Fields(c)...)
+	}
+	want := plantedPrefix + " " + w.Planted + ": " + strings.Join(strings.Fields(w.Bug), " ")
+	if !strings.HasPrefix(strings.Join(words, " "), want) {
+		k.add(RulePlanted, rel, "start it with `// "+want+"`", "the planted bug does not start with its name and bug")
 	}
 }
 

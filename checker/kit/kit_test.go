@@ -38,6 +38,13 @@ func stepped(t *testing.T) string {
 	return root
 }
 
+func written(t *testing.T) string {
+	t.Helper()
+	root := kittest.NewWritten(t)
+	sealKit(t, root)
+	return root
+}
+
 func record(t *testing.T, k *Kit, slug string, run progress.Run) {
 	t.Helper()
 	if err := k.Update(func(st *progress.State) { st.Record(slug, run) }); err != nil {

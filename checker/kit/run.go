@@ -2,8 +2,12 @@ package kit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,7 +77,19 @@ type StepResult struct {
 	Step   lab.Step
 	Tests  []gotest.Result // the step's tests that ran, in the step's order
 	NotRun []string        // the step's tests that did not run, or were skipped
-	Passed bool            // every test of the step passed
+	Passed bool            // every test of the step passed (and, in a written step, the test caught the planted bug)
+	// Planted is the attendee's own test against the kit's planted bug, in a step where they write one; nil when
+	// the step has none, or when that run did not happen (their test did not pass on the kit's service first).
+	Planted *PlantedResult
+}
+
+// PlantedResult is a written test (lab.Written) run against the planted bug: the lab with the files of
+// testdata/planted/<name>/ in place of its own.
+type PlantedResult struct {
+	Written lab.Written
+	Report  *gotest.Report
+	Test    gotest.Result // the written test's result; Status is "" when it did not run
+	Caught  bool          // it failed, with Written.Marker
 }
 
 // Failed returns the step's failed tests.
@@ -141,10 +157,22 @@ func (r *RunResult) Outcome() Outcome {
 		return NotCounted
 	case r.Kind != gotest.Passed:
 		return Failing
+	case !r.writtenCaught():
+		return Failing
 	case r.Lab.Chaos != nil && !r.Chaos.Passed():
 		return Failing
 	}
 	return Passed
+}
+
+// writtenCaught reports whether every test the attendee writes caught its planted bug.
+func (r *RunResult) writtenCaught() bool {
+	for _, s := range r.Steps {
+		if s.Step.Written != nil && (s.Planted == nil || !s.Planted.Caught) {
+			return false
+		}
+	}
+	return true
 }
 
 // Passed reports whether the lab passed as a whole.
@@ -173,7 +201,10 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 	}
 	res.Report, res.Kind = rep, rep.Kind()
 	k.judgeSteps(res)
-	if res.Kind == gotest.Passed && len(res.NotCounted) == 0 && li.Chaos != nil && !o.NoChaos {
+	if err := k.runPlanted(ctx, res, o); err != nil {
+		return res, err
+	}
+	if res.Kind == gotest.Passed && len(res.NotCounted) == 0 && res.writtenCaught() && li.Chaos != nil && !o.NoChaos {
 		checked := o
 		checked.Probes = nil // the services answered the preflight of the visible tests a moment ago
 		if err := k.runChaos(ctx, res, checked, ChaosOptions{}, onEvent); err != nil {
@@ -345,6 +376,100 @@ func (k *Kit) judgeSteps(res *RunResult) {
 		}
 		res.Steps = append(res.Steps, sr)
 	}
+}
+
+// runPlanted runs, for each step where the attendee writes a test, that test against the kit's planted bug, once it
+// has passed on the lab as shipped. A step whose test does not catch the bug (fail with its marker) is not passed.
+func (k *Kit) runPlanted(ctx context.Context, res *RunResult, o RunOptions) error {
+	for i := range res.Steps {
+		sr := &res.Steps[i]
+		w := sr.Step.Written
+		if w == nil || len(res.Infra) > 0 || len(res.NotCounted) > 0 {
+			continue
+		}
+		if t, ok := res.Report.Test(w.Test); !ok || t.Status != gotest.Pass {
+			continue // it fails (or did not run) on the kit's service: that is what the step shows
+		}
+		opts, err := k.plantedOptions(res.Lab, *w, o)
+		if err != nil {
+			return err
+		}
+		checked := o
+		checked.Probes = nil // the services answered the preflight of the visible tests a moment ago
+		rep, err := k.runGuarded(ctx, res, checked, opts, nil)
+		if err != nil || rep == nil {
+			return err
+		}
+		sr.Planted = JudgePlanted(*w, rep)
+		if !sr.Planted.Caught {
+			sr.Passed = false
+		}
+	}
+	res.Current = 0
+	for _, sr := range res.Steps {
+		if !sr.Passed {
+			res.Current = sr.Number
+			break
+		}
+	}
+	return nil
+}
+
+// JudgePlanted says whether a written test caught its planted bug in rep: it ran and failed with w.Marker.
+func JudgePlanted(w lab.Written, rep *gotest.Report) *PlantedResult {
+	p := &PlantedResult{Written: w, Report: rep}
+	if t, ok := rep.Test(w.Test); ok {
+		p.Test = t
+	}
+	p.Caught = p.Test.Status == gotest.Fail && p.Test.Marker == w.Marker
+	return p
+}
+
+// PlantedSubdir is the folder, in a lab's run folder, of the runs against its planted bugs.
+const PlantedSubdir = "planted"
+
+// plantedOptions run exactly the written test with the planted bug's files in place of the lab's own (an overlay
+// written to the lab's run folder).
+func (k *Kit) plantedOptions(l lab.Lab, w lab.Written, o RunOptions) (gotest.Options, error) {
+	dir := filepath.Join(k.RunDir(l.Number), PlantedSubdir)
+	replace, err := PlantedOverlay(k.Catalog, l, w.Planted)
+	if err != nil {
+		return gotest.Options{}, err
+	}
+	data, err := json.Marshal(struct{ Replace map[string]string }{replace})
+	if err != nil {
+		return gotest.Options{}, fmt.Errorf("planted overlay: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return gotest.Options{}, fmt.Errorf("planted overlay: %w", err)
+	}
+	overlay := filepath.Join(dir, w.Planted+".json")
+	if err := os.WriteFile(overlay, data, 0o644); err != nil {
+		return gotest.Options{}, fmt.Errorf("planted overlay: %w", err)
+	}
+	opts := k.baseOptions(l, o)
+	opts.Tests, opts.Overlay, opts.RunDir = []string{w.Test}, overlay, dir
+	return opts, nil
+}
+
+// PlantedOverlay returns the `go test -overlay` replacements that put planted bug name in place: each .go file of
+// <lab>/testdata/planted/<name>/ replaces the lab's file of the same name (absolute paths).
+func PlantedOverlay(c *lab.Catalog, l lab.Lab, name string) (map[string]string, error) {
+	src := c.Path(path.Join(l.Dir(), lab.PlantedDir, name))
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return nil, fmt.Errorf("planted bug %s of lab %d: %w", name, l.Number, err)
+	}
+	replace := map[string]string{}
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".go") {
+			replace[filepath.Join(c.Path(l.Dir()), e.Name())] = filepath.Join(src, e.Name())
+		}
+	}
+	if len(replace) == 0 {
+		return nil, fmt.Errorf("planted bug %s of lab %d has no .go file in %s/%s/%s", name, l.Number, l.Dir(), lab.PlantedDir, name)
+	}
+	return replace, nil
 }
 
 // matchMistakes returns the lab's named mistakes whose caught test failed with its marker, in lab.yaml's order.

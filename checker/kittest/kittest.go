@@ -262,3 +262,95 @@ func NewStepped(t testing.TB) string {
 	Write(t, root, SteppedFiles())
 	return root
 }
+
+// WrittenMeta is the lab.yaml of sample lab 4, 04-written: a first step the attendee fixes, and a second in which
+// they write a test of their own (mine_test.go) that must catch the planted bug off-by-ten in the kit's service.go.
+const WrittenMeta = `title: Fourth, a test of your own
+summary: Orders go missing, and the discount service needs a test.
+edit: [work.go, mine_test.go]
+steps:
+  - title: the fix
+    concept: First must say true
+    solo: 5
+    mob: 5
+    edit: [work.go]
+    failing:
+      - test: TestFirst
+        marker: LOST
+    hints:
+      - "One: think about it."
+      - "One: make Fixed() return true."
+  - title: your own test
+    concept: a test that catches the discount bug
+    solo: 5
+    mob: 5
+    edit: [mine_test.go]
+    written:
+      test: TestMine
+      marker: LOST
+      planted: off-by-ten
+      bug: the discount is a hundredth instead of a tenth
+    hints:
+      - "Mine: what should a discount of 10.00 be?"
+      - "Mine: if Discount(1000) != 100 { t.Fatal(\"LOST: …\") }."
+`
+
+// WrittenStarter is the shipped mine_test.go of sample lab 4: a test that checks nothing yet.
+const WrittenStarter = `package written
+
+import "testing"
+
+// TestMine is yours.
+func TestMine(t *testing.T) {
+	// TODO(lab): write the test that catches the discount bug.
+}
+`
+
+// WrittenTest returns a mine_test.go of sample lab 4 whose TestMine says, when Discount(1000) is not want, the
+// failure fail (a marker and a sentence); want 100 is the kit's service, 10 the planted bug.
+func WrittenTest(want int, fail string) string {
+	return fmt.Sprintf(`package written
+
+import "testing"
+
+func TestMine(t *testing.T) {
+	if got := Discount(1000); got != %d {
+		t.Fatalf("%s (Discount(1000) = %%d)", got)
+	}
+}
+`, want, fail)
+}
+
+// WrittenFiles returns the files of sample lab 4 (04-written).
+func WrittenFiles() map[string]string {
+	return map[string]string{
+		"labs/04-written/lab.yaml":     WrittenMeta,
+		"labs/04-written/work.go":      Starter("written"),
+		"labs/04-written/mine_test.go": WrittenStarter,
+		"labs/04-written/service.go":   "package written\n\n// Discount is a tenth of cents.\nfunc Discount(cents int) int { return cents / 10 }\n",
+		"labs/04-written/testdata/planted/off-by-ten/service.go": "// Planted bug off-by-ten: the discount is a hundredth instead of a tenth\n\n" +
+			"package written\n\n// Discount is a tenth of cents.\nfunc Discount(cents int) int { return cents / 100 }\n",
+		"labs/04-written/written_test.go": `// Do not edit: this test shows the failure.
+package written
+
+import "testing"
+
+func TestFirst(t *testing.T) {
+	if !Fixed() {
+		t.Fatal("LOST: order o-4 went missing (1 placed, 0 billed)")
+	}
+}
+`,
+		"solutions/04-written/work.go": "//go:build solution\n\n// Why this fix: Fixed must say so; one good answer, not the only one.\n\n" +
+			Solved("written"),
+		"solutions/04-written/mine_test.go": "//go:build solution\n\n// Why this test: it checks the discount of one order; one good answer, not the only one.\n\n" + WrittenTest(100, "LOST: the discount of a 10.00 order is wrong"),
+	}
+}
+
+// NewWritten writes the sample kit with lab 4 (WrittenFiles) into a temporary directory and returns its root.
+func NewWritten(t testing.TB) string {
+	t.Helper()
+	root := New(t)
+	Write(t, root, WrittenFiles())
+	return root
+}

@@ -32,15 +32,36 @@ type Step struct {
 	Failing []Failing `yaml:"failing" json:"failing"`         // fail in the state before this step, each with its marker
 	Guards  []string  `yaml:"guards" json:"guards,omitempty"` // pass in the starter; they exist to catch wrong fixes
 	Hints   []string  `yaml:"hints" json:"hints"`             // 2–4, progressive: concept → API/SQL + link → near-code
+	// Written, when set, makes this a step in which the attendee writes a test of their own (see Written).
+	Written *Written `yaml:"written" json:"written,omitempty"`
 }
 
-// Tests returns the step's tests: its failing tests, then its guards.
+// Written is a test the attendee writes in a step (testing in isolation), in an edit file of the lab (a _test.go
+// file they own), against a service of the kit's. The test must pass on the lab as shipped, and fail with Marker
+// against the planted bug: the files in PlantedDir/<Planted>/, each replacing the lab file of the same name. A run
+// judges the attendee's test both ways; verify judges the reference test (that edit file's solution) both ways.
+type Written struct {
+	Test    string `yaml:"test" json:"test"`       // the test function the attendee writes, by name
+	Marker  string `yaml:"marker" json:"marker"`   // what its failure against the planted bug must say
+	Planted string `yaml:"planted" json:"planted"` // names the planted bug: PlantedDir/<Planted>/
+	Bug     string `yaml:"bug" json:"bug"`         // one line: what the planted bug does, as the report says it
+}
+
+// PlantedDir is where a lab keeps its planted bugs, relative to the lab folder: PlantedDir/<name>/<file>.go replaces
+// the lab's <file>.go when a written test is judged against the bug.
+const PlantedDir = "testdata/planted"
+
+// Tests returns the step's tests: its failing tests, then its guards, then the test the attendee writes.
 func (s Step) Tests() []string {
-	out := make([]string, 0, len(s.Failing)+len(s.Guards))
+	out := make([]string, 0, len(s.Failing)+len(s.Guards)+1)
 	for _, f := range s.Failing {
 		out = append(out, f.Test)
 	}
-	return append(out, s.Guards...)
+	out = append(out, s.Guards...)
+	if s.Written != nil {
+		out = append(out, s.Written.Test)
+	}
+	return out
 }
 
 // Mistake is a plausible wrong fix of a step, kept as a fixture under testdata/mistakes/<name>/; verify applies it
@@ -120,6 +141,17 @@ func (l Lab) Visible() []string {
 	var out []string
 	for _, s := range l.Steps {
 		out = append(out, s.Tests()...)
+	}
+	return out
+}
+
+// Written returns the steps in which the attendee writes a test, by 1-based step number.
+func (l Lab) Written() map[int]Written {
+	out := map[int]Written{}
+	for i, s := range l.Steps {
+		if s.Written != nil {
+			out[i+1] = *s.Written
+		}
 	}
 	return out
 }

@@ -214,8 +214,14 @@ func Validate(l Lab) []string {
 	if len(l.Edit) == 0 {
 		add("edit lists no files; fix: add `edit: [<the file the attendee changes>]`")
 	}
+	written := len(l.Written()) > 0
 	for _, e := range l.Edit {
-		if !plainGoFile(e) {
+		switch {
+		case strings.HasSuffix(e, "_test.go") && plainName(e):
+			if !written {
+				add("edit entry %q is a test file: only a lab with a `written:` step lets the attendee edit one", e)
+			}
+		case !plainGoFile(e):
 			add("edit entry %q must be the name of a non-test .go file in the lab folder", e)
 		}
 	}
@@ -240,8 +246,20 @@ func Validate(l Lab) []string {
 		if strings.TrimSpace(s.Title) == "" {
 			add("%s: title is missing", where)
 		}
-		if len(s.Failing) == 0 {
+		if len(s.Failing) == 0 && s.Written == nil {
 			add("%s: failing lists no test; fix: every step has a test that fails before it is done", where)
+		}
+		if w := s.Written; w != nil {
+			list(w.Test, where+" written")
+			if !IsMarker(w.Marker) {
+				add("%s: written %s has unknown marker %q (want one of %s)", where, w.Test, w.Marker, strings.Join(Markers(), ", "))
+			}
+			if !mistakeName.MatchString(w.Planted) {
+				add("%s: written planted must be lower-case words joined by dashes (it names %s/<name>/)", where, PlantedDir)
+			}
+			if strings.TrimSpace(w.Bug) == "" {
+				add("%s: written bug is missing; fix: one line on what the planted bug does", where)
+			}
 		}
 		for _, f := range s.Failing {
 			list(f.Test, where+" failing")
@@ -300,7 +318,12 @@ func Validate(l Lab) []string {
 }
 
 func plainGoFile(name string) bool {
-	return name != "" && !strings.ContainsAny(name, `/\`) && strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
+	return plainName(name) && !strings.HasSuffix(name, "_test.go")
+}
+
+// plainName reports whether name is a .go file directly in the lab folder.
+func plainName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, `/\`) && strings.HasSuffix(name, ".go")
 }
 
 // checkFiles checks what a lab needs to be used at all: its edit files and at least one test file. Whether the
@@ -309,7 +332,7 @@ func plainGoFile(name string) bool {
 func checkFiles(dir string, l Lab) []string {
 	var probs []string
 	for _, e := range l.Edit {
-		if plainGoFile(e) {
+		if plainName(e) {
 			if _, err := os.Stat(filepath.Join(dir, e)); err != nil {
 				probs = append(probs, fmt.Sprintf("%s/%s is missing (fix: git checkout -- %s/%s)", l.Dir(), e, l.Dir(), e))
 			}

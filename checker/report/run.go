@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
@@ -87,6 +88,10 @@ func steps(res *kit.RunResult) []Line {
 		switch {
 		case s.Passed:
 			out = append(out, Line{Kind: StepDone, Text: GlyphPass + " " + name})
+			if p := s.Planted; p != nil {
+				out = append(out, Line{Kind: TestPass, Indent: 1, Text: fmt.Sprintf("%s %s catches the planted bug (%s) and passes on the kit's code",
+					GlyphPass, p.Written.Test, p.Test.Marker)})
+			}
 		case s.Number == res.Current:
 			out = append(out, Line{Kind: Step, Text: name})
 			if s.Step.Concept != "" {
@@ -98,6 +103,7 @@ func steps(res *kit.RunResult) []Line {
 			for _, t := range s.NotRun {
 				out = append(out, Line{Kind: TestNotRun, Indent: 1, Text: fmt.Sprintf("%s %s  did not run", GlyphNotRun, t)})
 			}
+			out = append(out, written(res.Lab, s)...)
 		default:
 			out = append(out, Line{Kind: StepLater, Text: fmt.Sprintf("%s %s · %s", GlyphFail, name, failures(s))})
 		}
@@ -123,7 +129,76 @@ func failures(s kit.StepResult) string {
 	if len(s.NotRun) > 0 {
 		parts = append(parts, strings.Join(s.NotRun, ", ")+" did not run")
 	}
+	if p := s.Planted; p != nil && !p.Caught {
+		parts = append(parts, p.Written.Test+" does not catch the planted bug yet")
+	}
 	return strings.Join(parts, ", ")
+}
+
+// written explains a step in which the attendee writes a test and it is not passed yet: their test fails on the
+// kit's own code, or it does not catch the planted bug (it passes against it, fails without the step's marker, or
+// with another one), with what it said there.
+func written(l lab.Lab, s kit.StepResult) []Line {
+	w := s.Step.Written
+	if w == nil {
+		return nil
+	}
+	if t, ok := testOf(s, w.Test); ok && t.Status == gotest.Fail {
+		return []Line{{Kind: Note, Indent: 1, Text: fmt.Sprintf("%s is your test: it must pass on the kit's code as shipped "+
+			"(that code is right), and only then is it run against the planted bug", w.Test)}}
+	}
+	p := s.Planted
+	if p == nil || p.Caught {
+		return nil
+	}
+	head := fmt.Sprintf("%s %s against the planted bug", GlyphFail, w.Test)
+	bug := Line{Kind: Story, Indent: 3, Text: "the planted bug: " + w.Bug}
+	rep := p.Report
+	switch t := p.Test; {
+	case rep != nil && rep.Kind() == gotest.BuildError:
+		out := []Line{{Kind: TestFail, Indent: 1, Text: head + "  does not compile"}}
+		for _, l := range rep.Build {
+			out = append(out, Line{Kind: Build, Indent: 3, Text: l})
+		}
+		return out
+	case t.Status == gotest.Pass:
+		return []Line{{Kind: TestFail, Indent: 1, Text: head + "  passed"},
+			{Kind: Story, Indent: 2, Text: fmt.Sprintf("it passes against the planted bug too, so it does not catch it yet: "+
+				"make it fail there, with %s", w.Marker)}, bug}
+	case t.Status == gotest.Fail && t.Marker == "":
+		out := []Line{{Kind: TestFail, Indent: 1, Text: head + "  " + Duration(t.Elapsed)},
+			{Kind: Story, Indent: 2, Text: fmt.Sprintf("it fails there, but tells no story: say what happened to what with "+
+				"the harness (env.Fail(story.%s, …) or env.ExactlyOnce), so the failure starts with %s", storyName(w.Marker), w.Marker)}}
+		return append(out, Failure(t, 1)[1:]...)
+	case t.Status == gotest.Fail:
+		out := []Line{{Kind: TestFail, Indent: 1, Text: head + "  " + Duration(t.Elapsed)},
+			{Kind: Story, Indent: 2, Text: fmt.Sprintf("it fails there with %s, but what the planted bug does to the shop is %s: %s",
+				t.Marker, w.Marker, w.Bug)}}
+		return append(out, Failure(t, 1)[1:]...)
+	}
+	out := []Line{{Kind: TestFail, Indent: 1, Text: head + "  did not finish"}}
+	if rep != nil {
+		out = append(out, binaryTrouble(l, rep)...)
+	}
+	return out
+}
+
+// testOf returns the named test among a step's results.
+func testOf(s kit.StepResult, name string) (gotest.Result, bool) {
+	for _, t := range s.Tests {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return gotest.Result{}, false
+}
+
+// storyName is a marker as shared/story spells its constant: LOST → Lost.
+func storyName(marker string) string {
+	if marker == "" {
+		return ""
+	}
+	return marker[:1] + strings.ToLower(marker[1:])
 }
 
 // binaryTrouble explains a binary that stopped before its tests finished: a hang the watchdog stopped (with where
@@ -241,6 +316,10 @@ func verdict(res *kit.RunResult) Line {
 	case gotest.NoTests:
 		return fail("lab %d ran no tests", n)
 	case gotest.Passed:
+		if s, ok := uncaught(res); ok {
+			return fail("lab %d: step %d of %d failing · your %s does not catch the planted bug yet · %s", n, s.Number,
+				len(res.Lab.Steps), s.Step.Written.Test, Duration(rep.Elapsed+plantedElapsed(s)))
+		}
 		return fail("lab %d: every step's tests pass, but the chaos stage does not · %s", n, Duration(rep.Elapsed+res.Chaos.Report.Elapsed))
 	}
 	where := ""
@@ -248,6 +327,23 @@ func verdict(res *kit.RunResult) Line {
 		where = fmt.Sprintf(" step %d of %d failing ·", res.Current, len(res.Lab.Steps))
 	}
 	return fail("lab %d:%s %d passed, %d failed · %s", n, where, pass, failed, Duration(rep.Elapsed))
+}
+
+// uncaught returns the first step whose written test did not catch its planted bug.
+func uncaught(res *kit.RunResult) (kit.StepResult, bool) {
+	for _, s := range res.Steps {
+		if s.Step.Written != nil && (s.Planted == nil || !s.Planted.Caught) {
+			return s, true
+		}
+	}
+	return kit.StepResult{}, false
+}
+
+func plantedElapsed(s kit.StepResult) time.Duration {
+	if s.Planted == nil || s.Planted.Report == nil {
+		return 0
+	}
+	return s.Planted.Report.Elapsed
 }
 
 func orBinary(test string) string {

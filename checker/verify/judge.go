@@ -50,6 +50,9 @@ func JudgeStarter(l lab.Lab, rep *gotest.Report) string {
 	probs := failsAsDeclared(l.AllFailing(), rep)
 	for _, s := range l.Steps {
 		probs = append(probs, passes(s.Guards, rep, "a guard")...)
+		if s.Written != nil {
+			probs = append(probs, passes([]string{s.Written.Test}, rep, "the attendee's shipped")...)
+		}
 	}
 	for _, name := range Summarize(rep).FailedTests {
 		if _, expected := l.FailingMarker(name); !expected && !slices.Contains(l.Visible(), name) {
@@ -118,6 +121,30 @@ func JudgeMistake(m lab.Mistake, rep *gotest.Report) string {
 	}
 	if probs := failsAsDeclared([]lab.Failing{m.Caught}, rep); len(probs) > 0 {
 		return fmt.Sprintf("mistake %s is not caught: %s", m.Name, strings.Join(probs, "; "))
+	}
+	return ""
+}
+
+// JudgePlanted decides whether the reference test of a written step caught the planted bug: it failed with the
+// step's marker against it. It returns what happened instead otherwise.
+func JudgePlanted(w lab.Written, rep *gotest.Report) string {
+	if why := notAFailure(rep); why != "" {
+		return fmt.Sprintf("planted bug %s: the reference %s", w.Planted, why)
+	}
+	if probs := failsAsDeclared([]lab.Failing{{Test: w.Test, Marker: w.Marker}}, rep); len(probs) > 0 {
+		return fmt.Sprintf("planted bug %s is not caught by the reference test: %s", w.Planted, strings.Join(probs, "; "))
+	}
+	return ""
+}
+
+// JudgePlantedBefore decides whether, before its step is done, the attendee's test of a written step (as shipped)
+// passes against the planted bug: otherwise the step would pass before the attendee wrote anything.
+func JudgePlantedBefore(w lab.Written, rep *gotest.Report) string {
+	if why := notAFailure(rep); why != "" {
+		return fmt.Sprintf("planted bug %s: the shipped %s %s", w.Planted, w.Test, why)
+	}
+	if probs := passes([]string{w.Test}, rep, "the attendee's shipped"); len(probs) > 0 {
+		return fmt.Sprintf("planted bug %s is caught before the attendee writes the test: %s", w.Planted, strings.Join(probs, "; "))
 	}
 	return ""
 }

@@ -30,6 +30,9 @@ func (r Result) Line() string {
 	if r.Chaos != nil {
 		parts = append(parts, fmt.Sprintf("chaos stage passes (%s)", runs(r.Chaos.Runs)))
 	}
+	for _, p := range r.Planted {
+		parts = append(parts, fmt.Sprintf("step %d's reference test catches planted bug %s (%s)", p.Step, p.Name, p.Caught.Marker))
+	}
 	if n := len(r.Mistakes); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d of %d mistakes caught", n, n))
 	}

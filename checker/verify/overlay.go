@@ -111,6 +111,15 @@ func (v *overlays) starter() (string, error) {
 // stateAfter is the overlay file of "the state after step k" (D1): each edit file as shipped, as a step-J
 // snapshot or as the final solution.
 func (v *overlays) stateAfter(k int) (string, error) {
+	replace, err := v.stateAfterMap(k)
+	if err != nil {
+		return "", err
+	}
+	return writeOverlay(v.tmp, fmt.Sprintf("state-%d.json", k), replace)
+}
+
+// stateAfterMap is stateAfter's replacements.
+func (v *overlays) stateAfterMap(k int) (map[string]string, error) {
 	replace := v.copyShipped()
 	for f, src := range v.l.StateAfter(k) {
 		if src == "" {
@@ -118,11 +127,28 @@ func (v *overlays) stateAfter(k int) (string, error) {
 		}
 		abs, err := solutionFile(v.c, src)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		replace[filepath.Join(v.c.Path(v.l.Dir()), f)] = abs
 	}
-	return writeOverlay(v.tmp, fmt.Sprintf("state-%d.json", k), replace)
+	return replace, nil
+}
+
+// planted is the overlay file of the state after step k with planted bug name in place: each file of
+// <lab>/testdata/planted/<name>/, as shipped, replaces the lab's file of the same name.
+func (v *overlays) planted(ctx context.Context, k int, name string) (string, error) {
+	replace, err := v.stateAfterMap(k)
+	if err != nil {
+		return "", err
+	}
+	found, err := v.sealedFixtures(ctx, path.Join(lab.PlantedDir, name), "planted-"+name, replace)
+	if err != nil {
+		return "", err
+	}
+	if found == 0 {
+		return "", fmt.Errorf("planted bug %s has no sealed file in %s/%s/%s", name, v.l.Dir(), lab.PlantedDir, name)
+	}
+	return writeOverlay(v.tmp, fmt.Sprintf("planted-%s-after-%d.json", name, k), replace)
 }
 
 // solution is the overlay file of the final solution.
@@ -141,28 +167,38 @@ func (v *overlays) mistake(ctx context.Context, m lab.Mistake) (string, error) {
 	if err := SolutionOverlay(v.c, v.l, v.tmp, replace); err != nil {
 		return "", err
 	}
-	prefix := path.Join(lab.MistakesDir, m.Name) + "/"
+	prefix := path.Join(lab.MistakesDir, m.Name)
+	found, err := v.sealedFixtures(ctx, prefix, path.Join("mistakes", m.Name), replace)
+	if err != nil {
+		return "", err
+	}
+	if found == 0 {
+		return "", fmt.Errorf("mistake %s has no sealed fixture in %s/%s/", m.Name, v.l.Dir(), prefix)
+	}
+	return writeOverlay(v.tmp, "mistake-"+m.Name+".json", replace)
+}
+
+// sealedFixtures adds to replace each sealed .go file of the lab folder's dir (relative, slashes), as shipped and
+// copied under tmp/into, in place of the lab's file of the same name. It returns how many it added.
+func (v *overlays) sealedFixtures(ctx context.Context, dir, into string, replace map[string]string) (int, error) {
 	found := 0
 	for f := range v.l.Sealed.Lab {
-		name, ok := strings.CutPrefix(f, prefix)
-		if !ok || !strings.HasSuffix(name, ".go") {
+		name, ok := strings.CutPrefix(f, dir+"/")
+		if !ok || !strings.HasSuffix(name, ".go") || strings.Contains(name, "/") {
 			continue
 		}
 		data, err := seal.Shipped(ctx, v.c, v.l, f)
 		if err != nil {
-			return "", err
+			return found, err
 		}
-		repl := filepath.Join(v.tmp, "mistakes", m.Name, name)
+		repl := filepath.Join(v.tmp, filepath.FromSlash(into), name)
 		if err := writeFile(repl, data); err != nil {
-			return "", err
+			return found, err
 		}
 		replace[filepath.Join(v.c.Path(v.l.Dir()), name)] = repl
 		found++
 	}
-	if found == 0 {
-		return "", fmt.Errorf("mistake %s has no sealed fixture in %s/%s", m.Name, v.l.Dir(), prefix)
-	}
-	return writeOverlay(v.tmp, "mistake-"+m.Name+".json", replace)
+	return found, nil
 }
 
 func (v *overlays) copyShipped() map[string]string {

@@ -54,6 +54,7 @@ type Result struct {
 	Solution Solution       `json:"solution"`
 	Chaos    *ChaosCheck    `json:"chaos,omitempty"` // nil when the lab has no chaos stage
 	Mistakes []MistakeCheck `json:"mistakes,omitempty"`
+	Planted  []PlantedCheck `json:"planted,omitempty"` // the steps in which the attendee writes a test
 	Seconds  float64        `json:"seconds"`
 	Reason   string         `json:"reason,omitempty"` // why the lab is not verified: every problem, "; " between
 	Error    string         `json:"error,omitempty"`  // the lab could not be verified at all (missing blob, go failed)
@@ -91,6 +92,17 @@ type ChaosCheck struct {
 type MistakeCheck struct {
 	Name    string      `json:"name"`
 	Step    int         `json:"step"`
+	Caught  lab.Failing `json:"caught"`
+	OK      bool        `json:"ok"`
+	Problem string      `json:"problem,omitempty"`
+}
+
+// PlantedCheck is a step in which the attendee writes a test: the reference test (the solution of their test file)
+// fails with the step's marker against the planted bug, and the test as shipped does not (it passes there). That
+// the reference passes on the kit's code is the solution run's job: the written test is a visible test.
+type PlantedCheck struct {
+	Step    int         `json:"step"`
+	Name    string      `json:"name"` // the planted bug
 	Caught  lab.Failing `json:"caught"`
 	OK      bool        `json:"ok"`
 	Problem string      `json:"problem,omitempty"`
@@ -310,6 +322,7 @@ func (v *verifier) plan(ctx context.Context) []check {
 			},
 		})
 	}
+	checks = append(checks, v.plantedChecks(ctx)...)
 	for _, m := range l.Mistakes {
 		checks = append(checks, check{
 			phase: "mistake:" + m.Name, overlay: func() (string, error) { return v.ov.mistake(ctx, m) },
@@ -328,6 +341,40 @@ func (v *verifier) plan(ctx context.Context) []check {
 				v.problem(c.Problem)
 			},
 		})
+	}
+	return checks
+}
+
+// plantedChecks are (f), for each step K in which the attendee writes a test: against the planted bug, the reference
+// test (the final solution) fails with the step's marker, and the state after step K-1 (the test as shipped) passes.
+// Both are judged into one PlantedCheck.
+func (v *verifier) plantedChecks(ctx context.Context) []check {
+	var checks []check
+	for k := 1; k <= len(v.l.Steps); k++ {
+		w := v.l.Steps[k-1].Written
+		if w == nil {
+			continue
+		}
+		pc := &PlantedCheck{Step: k, Name: w.Planted, Caught: lab.Failing{Test: w.Test, Marker: w.Marker}, OK: true}
+		judge := func(problem string) {
+			if problem != "" {
+				pc.OK = false
+				pc.Problem = strings.TrimPrefix(pc.Problem+"; "+problem, "; ")
+				v.problem(problem)
+			}
+		}
+		opts := func(ov string) gotest.Options { return v.base(ov, solutionTags) }
+		checks = append(checks,
+			check{phase: "planted:" + w.Planted, tests: []string{w.Test}, options: opts,
+				overlay: func() (string, error) { return v.ov.planted(ctx, len(v.l.Steps), w.Planted) },
+				judge:   func(rep *gotest.Report) { judge(JudgePlanted(*w, rep)) }},
+			check{phase: "planted-before:" + w.Planted, tests: []string{w.Test}, options: opts,
+				overlay: func() (string, error) { return v.ov.planted(ctx, k-1, w.Planted) },
+				judge: func(rep *gotest.Report) {
+					judge(JudgePlantedBefore(*w, rep))
+					v.res.Planted = append(v.res.Planted, *pc)
+				}},
+		)
 	}
 	return checks
 }
