@@ -286,6 +286,66 @@ func TestCatalogIsUpToDate(t *testing.T) {
 	}
 }
 
+// Step 3 is yours: sales_test.go.
+
+// tap is a queue of the test's own, bound to a producer's exchange: what the producer publishes there, the test reads
+// here. With a tap a producer is tested in isolation: no consumer of the shop has to run. Its methods are for the
+// test goroutine.
+type tap struct {
+	env        *harness.Env
+	queue      string
+	deliveries <-chan amqp.Delivery
+}
+
+// tapExchange binds a new queue of the test's own to exchange with routing key key (a topic pattern) and starts
+// reading it, acking every message it hands out. The exchange must exist (the producer declares it).
+func tapExchange(env *harness.Env, exchange, key string) *tap {
+	env.T.Helper()
+	proc := env.Process("tap")
+	ch, err := proc.MustDial().Channel()
+	if err != nil {
+		env.T.Fatalf("open channel: %v", err)
+	}
+	queue := env.Name("tap")
+	if _, err := ch.QueueDeclare(queue,
+		false, // durable
+		true,  // autoDelete
+		false, // exclusive
+		false, // noWait
+		nil); err != nil {
+		env.T.Fatalf("declare queue %q: %v", env.Short(queue), err)
+	}
+	if err := ch.QueueBind(queue, key, exchange,
+		false, // noWait
+		nil); err != nil {
+		env.T.Fatalf("bind %q to %q: %v", env.Short(queue), env.Short(exchange), err)
+	}
+	deliveries, err := ch.ConsumeWithContext(proc.Context(), queue,
+		"",    // consumer tag
+		true,  // autoAck: the tap only looks
+		false, // exclusive
+		false, // noLocal
+		false, // noWait
+		nil)
+	if err != nil {
+		env.T.Fatalf("consume %q: %v", env.Short(queue), err)
+	}
+	return &tap{env: env, queue: queue, deliveries: deliveries}
+}
+
+// next returns the next message the tap received. It fails the test, STALLED, when none comes within
+// harness.Patience; what names what the test waits for ("Sales' OrderPlaced for o-2").
+func (tp *tap) next(what string) amqp.Delivery {
+	tp.env.T.Helper()
+	select {
+	case d := <-tp.deliveries:
+		return d
+	case <-time.After(harness.Patience):
+		tp.env.Fail(story.Stalled, "%s never reached the test's queue %q in %v", what, tp.env.Short(tp.queue), harness.Patience)
+		return amqp.Delivery{}
+	}
+}
+
 // integerVersions are the number 2 in every integer type an AMQP header can carry, with the field type's letter.
 var integerVersions = []struct {
 	kind  string

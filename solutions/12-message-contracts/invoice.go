@@ -1,11 +1,12 @@
 //go:build solution
 
 // Why this fix: a message is a notification, not a file transfer. Billing stores the PDF in its database (the claim
-// check) and sends only a small claim; the Mailer redeems the claim each time the message is delivered. The
-// attachment is never deleted by the handler, because a retried delivery must find it again: it carries an expiry,
-// and SweepAttachments removes it once that passes. If the publish fails after the insert, the orphan simply expires.
-// This is one good answer, not the only one: an object store (S3, a file share) with a lifecycle rule serves the same
-// purpose, and a signed URL can stand in for the claim.
+// check) under a fresh claim, one per invoice, and only then sends the small claim: a failed store announces nothing,
+// and the Mailer redeems the claim each time the message is delivered. The attachment is never deleted by the handler,
+// because a retried, parked or replayed delivery must find it again: it carries an expiry longer than any such wait
+// (30 days) and shorter than operations' retention, and SweepAttachments removes it once that passes. If the publish
+// fails after the insert, the orphan simply expires. This is one good answer, not the only one: an object store (S3,
+// a file share) with a lifecycle rule serves the same purpose, and a signed URL can stand in for the claim.
 
 package contracts
 

@@ -1,11 +1,12 @@
 //go:build solution
 
 // Why this fix: a consumer must read every version that can still be in flight, and the sender must say which one it
-// sent. Billing now reads the version header (none means v1), decodes each version into its own struct and upcasts v1
-// to v2, so the rest of Billing sees one model; it ignores fields it does not use (a tolerant reader), which is what
-// lets senders make additive changes without a new version. The golden examples in testdata/ pin every version down,
-// and an unknown version is refused loudly rather than misread. This is one good answer, not the only one: a schema
-// registry (Avro, Protobuf with field numbers) can enforce compatibility before a sender ever deploys.
+// sent. Billing now reads the version header (none means v1), in whatever type the sender's client wrote it (a string,
+// or any AMQP integer), decodes each version into its own struct and upcasts v1 to v2, so the rest of Billing sees
+// one model; it ignores fields it does not use (a tolerant reader), which is what lets senders make additive changes
+// without a new version. The golden examples in testdata/ pin every version down, and an unknown version is refused
+// loudly rather than guessed from its shape. This is one good answer, not the only one: a schema registry (Avro,
+// Protobuf with field numbers) can enforce compatibility before a sender ever deploys.
 
 package contracts
 
