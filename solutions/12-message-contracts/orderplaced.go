@@ -109,28 +109,20 @@ func versionOf(d amqp.Delivery) (int, error) {
 	}
 	switch v := raw.(type) {
 	case string:
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, fmt.Errorf("header %s: %q is not a version number", VersionHeader, v)
-		}
-		return n, nil
-	case int8:
-		return int(v), nil
-	case uint8:
-		return int(v), nil
-	case int16:
-		return int(v), nil
-	case uint16:
-		return int(v), nil
-	case int32:
-		return int(v), nil
-	case uint32:
-		return int(v), nil
-	case int64:
-		return int(v), nil
+		return versionNumber(v)
+	case int8, uint8, int16, uint16, int32, uint32, int64: // every integer type an AMQP header can carry
+		return versionNumber(fmt.Sprint(v))
 	default:
 		return 0, fmt.Errorf("header %s: %v (%T) is not a version number", VersionHeader, raw, raw)
 	}
+}
+
+func versionNumber(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("header %s: %q is not a version number", VersionHeader, s)
+	}
+	return n, nil
 }
 
 func decode(body []byte, v any) error {
