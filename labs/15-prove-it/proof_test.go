@@ -118,7 +118,7 @@ func judgeExploration(env *harness.Env, w world, res explore.Result, err error) 
 	}
 	v := f.First()
 	env.FailWith(v.Marker, append([]string{fmt.Sprintf("the failing schedule (#%d of %s):", f.Schedule, w.name)}, f.Lines()...),
-		"%v: invariant %q breaks %s of schedule %d (%s)", v.Err, v.Invariant, v.When(), f.Schedule, res.Summary())
+		"%v: invariant %q broken in schedule %d, %s (%s)", v.Err, v.Invariant, f.Schedule, v.When(), res.Summary())
 }
 
 // model is one fresh copy of the world for one schedule: the partitions in memory, one process per delivery.

@@ -93,10 +93,14 @@ type Result struct {
 // (seed 7) in 250ms".
 func (r Result) Summary() string {
 	elapsed := r.Elapsed.Round(time.Millisecond)
-	if r.Sampled {
-		return fmt.Sprintf("sampled %d random schedules (seed %d) in %v", r.Schedules, r.Seed, elapsed)
+	schedules := "schedules"
+	if r.Schedules == 1 {
+		schedules = "schedule"
 	}
-	return fmt.Sprintf("explored %d schedules in %v", r.Schedules, elapsed)
+	if r.Sampled {
+		return fmt.Sprintf("sampled %d random %s (seed %d) in %v", r.Schedules, schedules, r.Seed, elapsed)
+	}
+	return fmt.Sprintf("explored %d %s in %v", r.Schedules, schedules, elapsed)
 }
 
 // Failure is a schedule that broke at least one invariant.
