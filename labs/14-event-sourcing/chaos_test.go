@@ -128,7 +128,9 @@ func planChaos(s *chaos.Schedule) chaosPlan {
 		func(n int) fault.Trigger { return fault.BeforeCommitTo("projection_checkpoints", n) },
 		func(n int) fault.Trigger { return fault.BeforePublishOf(fault.Msg{Type: "SendEmail"}).Nth(n) },
 	}
-	for i := range s.Between(1, 2, "projection deaths") {
+	deaths := s.Between(1, 2, "")
+	s.Note("the projection dies %d time(s)", deaths)
+	for i := range deaths {
 		t := triggers[s.Intn(len(triggers))](s.Between(1, 3, ""))
 		s.Note("projection #%d dies %s", i+1, t)
 		plan.deaths = append(plan.deaths, t)

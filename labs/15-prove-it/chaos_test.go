@@ -45,8 +45,9 @@ func chaosScenario(env *harness.Env, s *chaos.Schedule) {
 
 // deeperWorld picks the copies of each bill; each copy is a Billing instance of its own.
 func deeperWorld(s *chaos.Schedule) world {
-	m1copies := s.Between(2, 3, "copies of m-1")
-	m3copies := s.Between(1, 2, "copies of m-3")
+	m1copies := s.Between(2, 3, "")
+	m3copies := s.Between(1, 2, "")
+	s.Note("m-1 is delivered %d times, m-3 %d time(s)", m1copies, m3copies)
 	var deliveries []bill
 	for range m1copies {
 		deliveries = append(deliveries, m1)
@@ -64,9 +65,10 @@ func deeperWorld(s *chaos.Schedule) world {
 // crashing at a step and visit the schedule picks; a dead instance is restarted, and the bills are judged.
 func realChaos(run *realRun, s *chaos.Schedule) {
 	names := []string{"billing"}
-	if s.Between(1, 2, "Billing instances on PostgreSQL and RabbitMQ") == 2 {
+	if s.Between(1, 2, "") == 2 {
 		names = []string{"billing-a", "billing-b"}
 	}
+	s.Note("on PostgreSQL and RabbitMQ: %d Billing instance(s)", len(names))
 	bills := []bill{m1}
 	sent := []bill{m1}
 	if s.Chance(60, "m-1 is sent twice") {
