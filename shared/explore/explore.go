@@ -405,14 +405,15 @@ func (s *schedule) broken(invs []Invariant) bool {
 	return len(s.violations) > 0
 }
 
-// check records the invariants that do not hold now: the safety ones, and with end also the AtEnd ones.
+// check records the invariants that do not hold now: the safety ones, or, at the end (when the safety ones were
+// just checked in the same state), the AtEnd ones.
 func (s *schedule) check(invs []Invariant, end bool) {
 	after := len(s.trace)
 	if end {
 		after = 0
 	}
 	for _, inv := range invs {
-		if inv.AtEnd && !end {
+		if inv.AtEnd != end {
 			continue
 		}
 		if err := inv.Check(); err != nil {
