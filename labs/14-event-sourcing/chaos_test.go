@@ -49,7 +49,6 @@ type writerPlan struct {
 func chaosScenario(env *harness.Env, s *chaos.Schedule) {
 	plan := planChaos(s)
 	w := newWorld(env)
-	p := w.startProjection(false)
 	deaths := slices.Clone(plan.deaths)
 	arm := func(p *harness.Process) {
 		if len(deaths) > 0 {
@@ -57,7 +56,7 @@ func chaosScenario(env *harness.Env, s *chaos.Schedule) {
 			deaths = deaths[1:]
 		}
 	}
-	arm(p)
+	p := w.startArmed(false, arm)
 	if plan.refuse != "" {
 		env.FailWrites(plan.refuse, plan.refusals)
 	}
@@ -84,10 +83,11 @@ func chaosScenario(env *harness.Env, s *chaos.Schedule) {
 			record(env, plan.lateShip, OrderShipped{})
 		}
 		env.Exec(`UPDATE order_summaries SET cents = 0`)
-		rebuilding := w.startProjection(true)
-		if plan.rebuildDies {
-			rebuilding.CrashOn(fault.AfterCommitTo("order_summaries", 1))
-		}
+		rebuilding := w.startArmed(true, func(p *harness.Process) {
+			if plan.rebuildDies {
+				p.CrashOn(fault.AfterCommitTo("order_summaries", 1))
+			}
+		})
 		w.keepUp(rebuilding, arm, true, plan.orders...)
 	}
 
@@ -193,8 +193,7 @@ func (w *world) keepUp(p *harness.Process, arm func(*harness.Process), rebuilt b
 			w.env.Fail(story.Stalled, "the projection died %d times in a row before it caught up with %v: %v",
 				restarts+1, orderIDs, p.Err())
 		}
-		p = w.startProjection(false)
-		arm(p)
+		p = w.startArmed(false, arm)
 	}
 }
 

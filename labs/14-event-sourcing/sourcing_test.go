@@ -26,8 +26,11 @@ func TestMain(m *testing.M) {
 }
 
 // runProjection runs the projection in its own process until ctx is done; with "rebuild" set, it rebuilds the read
-// model first (a new deployment).
+// model first (a new deployment). With "held" set, it first waits until the test has armed its faults.
 func runProjection(ctx context.Context, s *harness.Service) error {
+	if s.Arg("held") != "" {
+		s.Call("go", "")
+	}
 	p := &Projection{DB: s.Pool(), Broker: s.MustDial(), MailQueue: s.Arg("mail"), Log: s.Logf}
 	if s.Arg("rebuild") != "" {
 		if err := p.Rebuild(ctx); err != nil {
@@ -276,8 +279,7 @@ func TestRebuildCrashLeavesOldReadModel(t *testing.T) {
 	live.Kill()
 
 	w.env.Log("test", "a projection that rebuilds the read model is deployed")
-	rebuilding := w.startProjection(true)
-	rebuilding.CrashOn(fault.AfterCommitTo("order_summaries", 1))
+	rebuilding := w.startArmed(true, func(p *harness.Process) { p.CrashOn(fault.AfterCommitTo("order_summaries", 1)) })
 	w.waitCrash(rebuilding, "never committed anything to the read model while rebuilding it")
 	w.env.Log("test", "the deployment is rolled back: the old projection (no rebuild) starts again")
 	w.catchUp(w.startProjection(false), "o-1", "o-2")
@@ -314,6 +316,19 @@ func (w *world) startProjection(rebuild bool) *harness.Process {
 		args["rebuild"] = "yes"
 	}
 	return w.env.Spawn("projection", args)
+}
+
+// startArmed starts a projection process that touches nothing until arm has armed its faults on it (a restarted
+// projection has work waiting: armed after it started, a fault could come too late for its first commit).
+func (w *world) startArmed(rebuild bool, arm func(p *harness.Process)) *harness.Process {
+	args := harness.Args{"mail": w.mailQ, "held": "yes"}
+	if rebuild {
+		args["rebuild"] = "yes"
+	}
+	p := w.env.Spawn("projection", args)
+	arm(p)
+	p.On("go", func(string) string { return "" })
+	return p
 }
 
 // waitCrash waits until the projection has died of the crash armed on it.
