@@ -8,7 +8,8 @@ import (
 )
 
 // You do not need to edit this file: it is the order's domain (its events, its state) and the command that adds an
-// item, written by the Sales team. It already does the right thing when the store reports ErrConflict.
+// item or ships the order, written by the Sales team. They already do the right thing when the store reports
+// ErrConflict: read again, decide again.
 
 // Change is a domain event before it is stored: what happened to an order.
 type Change interface {
@@ -104,10 +105,11 @@ func StateAt(ctx context.Context, store *Store, orderID string, version int) (Or
 	return Replay(events[:version])
 }
 
-// maxAttempts bounds how often AddItem re-reads and re-decides after a conflict.
+// maxAttempts bounds how often a command re-reads and re-decides after a conflict.
 const maxAttempts = 5
 
-// Orders handles commands on orders. An Orders is safe for concurrent use.
+// Orders handles commands on orders: Sales and customer service add items, the warehouse ships. An Orders is safe
+// for concurrent use.
 type Orders struct {
 	Store *Store
 	// AfterLoad, when set, is called after the order was read and before the change is appended. Tests use it to
@@ -116,12 +118,43 @@ type Orders struct {
 	Log       func(format string, args ...any) // optional: where to tell what happened
 }
 
-// ErrShipped is returned when an item is added to an order that has left the warehouse.
-var ErrShipped = errors.New("the order has shipped")
+// Errors a command returns when the order does not allow it.
+var (
+	ErrShipped = errors.New("the order has shipped")
+	ErrNoOrder = errors.New("no such order")
+)
 
-// AddItem reads the order, checks that it can still change, and appends ItemAdded at the next version. If someone
-// else appended in the meantime (ErrConflict), it reads the order again and decides again.
+// AddItem adds an item to an order that has not shipped yet.
 func (o *Orders) AddItem(ctx context.Context, orderID string, item ItemAdded) error {
+	err := o.change(ctx, orderID, func(order Order) (Change, error) {
+		if order.Status == "shipped" {
+			return nil, ErrShipped
+		}
+		return item, nil
+	})
+	if err != nil {
+		return fmt.Errorf("add %s to %s: %w", item.SKU, orderID, err)
+	}
+	return nil
+}
+
+// Ship records that an order left the warehouse, once.
+func (o *Orders) Ship(ctx context.Context, orderID string) error {
+	err := o.change(ctx, orderID, func(order Order) (Change, error) {
+		if order.Status == "shipped" {
+			return nil, ErrShipped
+		}
+		return OrderShipped{}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("ship %s: %w", orderID, err)
+	}
+	return nil
+}
+
+// change reads the order, lets decide choose the change from the state it read, and appends it at the next version.
+// If someone else appended in the meantime (ErrConflict), it reads the order again and decides again.
+func (o *Orders) change(ctx context.Context, orderID string, decide func(Order) (Change, error)) error {
 	for attempt := 1; ; attempt++ {
 		events, err := o.Store.Load(ctx, orderID)
 		if err != nil {
@@ -131,23 +164,35 @@ func (o *Orders) AddItem(ctx context.Context, orderID string, item ItemAdded) er
 		if err != nil {
 			return err
 		}
-		if order.Status == "shipped" {
-			return fmt.Errorf("add %s to %s: %w", item.SKU, orderID, ErrShipped)
+		if order.Status == "" {
+			return ErrNoOrder
+		}
+		c, err := decide(order)
+		if err != nil {
+			return err
 		}
 		if o.AfterLoad != nil {
 			o.AfterLoad(orderID)
 		}
-		err = o.Store.Append(ctx, orderID, order.Version, item)
+		err = o.Store.Append(ctx, orderID, order.Version, c)
 		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
 			o.logf("%s changed since version %d was read: reading it again", orderID, order.Version)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("add %s to %s: %w", item.SKU, orderID, err)
+			return err
 		}
-		o.logf("appended ItemAdded %s to %s after version %d", item.SKU, orderID, order.Version)
+		o.logf("appended %s to %s after version %d", describe(c), orderID, order.Version)
 		return nil
 	}
+}
+
+// describe names a change for the timeline: "ItemAdded gift-wrap", "OrderShipped".
+func describe(c Change) string {
+	if item, ok := c.(ItemAdded); ok {
+		return c.EventType() + " " + item.SKU
+	}
+	return c.EventType()
 }
 
 func (o *Orders) logf(format string, args ...any) {

@@ -2,7 +2,7 @@ package sourcing
 
 // You do not need to edit this file.
 
-// Schema holds the event store, the read model fed from it, and the mail gateway's log.
+// Schema holds the event store, the read model fed from it, and the mail provider's keys and log.
 const Schema = `
 CREATE TABLE events (
 	position    bigserial   PRIMARY KEY,        -- the order events were stored in, across all streams
@@ -24,8 +24,13 @@ CREATE TABLE projection_checkpoints (           -- how far the projection got in
 	stream_id text PRIMARY KEY,
 	version   int  NOT NULL
 );
-CREATE TABLE sent_emails (                      -- what the mail provider sent (it sends whatever it is asked to)
+CREATE TABLE mail_keys (                        -- the mail provider's idempotency keys: e-mail ids it sent, and when
+	email_id text        PRIMARY KEY,
+	sent_at  timestamptz NOT NULL
+);
+CREATE TABLE sent_emails (                      -- what the mail provider sent
 	id       bigserial PRIMARY KEY,
+	email_id text NOT NULL,
 	order_id text NOT NULL,
 	subject  text NOT NULL
 )`

@@ -26,9 +26,8 @@ func (b *Billing) Handle(ctx context.Context, messageID string, cmd shop.BillOrd
 	// TODO(lab): "check inbox, do the work, record in inbox" is only safe when the check, the work and the record
 	// commit together. Here they live in two partitions and commit one by one: another copy of the message can pass
 	// the check before the record is written, and a crash before the record makes the retry pass it too. Both then
-	// charge again, under a fresh id, and announce that charge under another fresh id. Make the charge itself
-	// idempotent: derive its ID (and the OrderBilled id) from messageID, so every copy and every retry writes the same
-	// charge, and publish what the ledger returns (the outcome stored first), not what this attempt computed.
+	// charge again, under a fresh id, and announce that charge under another fresh id. The inbox can only ever be a
+	// shortcut: make the charge itself safe to attempt twice, and make every attempt announce the same outcome.
 	seen, err := b.Inbox.Seen(ctx, messageID)
 	if err != nil {
 		return fmt.Errorf("check inbox for %s: %w", messageID, err)

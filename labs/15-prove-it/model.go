@@ -37,6 +37,10 @@ func (w *Partitions) Billing(p *explore.Proc) *Billing {
 	}
 }
 
+// Ledger returns the ledger's charges, in the order they were added. The slice is the model's own: read it, do not
+// keep it.
+func (w *Partitions) Ledger() []Charge { return w.ledger }
+
 // Charges returns the ledger's charges for orderID.
 func (w *Partitions) Charges(orderID string) []Charge {
 	var out []Charge

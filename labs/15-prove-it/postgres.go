@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -80,8 +81,12 @@ func (l *PGLedger) Add(ctx context.Context, c Charge) (Charge, error) {
 	return stored, nil
 }
 
-// AMQPEvents publishes OrderBilled to a queue, persistent, and waits for the broker's confirm. It owns Channel, which
-// must be in confirm mode; like every Channel it is not safe for concurrent use, so one goroutine uses it.
+// confirmTimeout caps how long Publish waits for the broker's confirm (lab 4: a silent network must not hang Billing).
+const confirmTimeout = 2 * time.Second
+
+// AMQPEvents publishes OrderBilled to a queue, persistent, and waits for the broker's confirm, at most
+// confirmTimeout. It owns Channel, which must be in confirm mode; like every Channel it is not safe for concurrent
+// use, so one goroutine uses it.
 type AMQPEvents struct {
 	Channel *amqp.Channel
 	Queue   string
@@ -95,6 +100,8 @@ func (e *AMQPEvents) Publish(ctx context.Context, messageID string, ev shop.Orde
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
 	dc, err := e.Channel.PublishWithDeferredConfirmWithContext(ctx, "", e.Queue,
 		false, // mandatory
 		false, // immediate

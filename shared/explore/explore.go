@@ -5,8 +5,15 @@
 // a process crash at a step: the process loses everything it held in memory and starts over from the beginning, the
 // way a service that died before acking gets the message again.
 //
-// After each complete schedule the explorer checks the invariants, and it stops at the first schedule that breaks one,
-// returning it as a readable trace, with how many schedules it explored and how long that took.
+// Invariants are checked as the literature sorts them. A safety property ("no OrderBilled for a charge that is not in
+// the ledger") is checked after every step of every schedule: a moment in which it is false is a failure, even if a
+// later step repairs it. A property marked AtEnd ("every acked message was charged": liveness within the bound) is
+// checked once every process has finished. The explorer stops at the first schedule that breaks one, and returns it
+// as a readable trace up to the step after which it broke, with how many schedules it explored and how long that
+// took.
+//
+// Explore tries every schedule within a bound, depth first. Sample draws random schedules from a seed instead: for a
+// bound too large to enumerate (more processes, more crashes), the same seed draws the same schedules.
 //
 // A model must be deterministic: the same decisions must lead to the same steps. Build all state afresh in the
 // build function given to Explore (no globals, no clocks, no randomness, no maps iterated for output) and let
@@ -14,7 +21,9 @@
 package explore
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -29,13 +38,21 @@ const (
 	DefaultMaxSteps = 1000
 	// DefaultStepTimeout caps how long a process may run between two steps (it should take microseconds).
 	DefaultStepTimeout = 5 * time.Second
+	// DefaultCrashPercent is Sample's chance, at each decision while crashes are left, that a process crashes there.
+	DefaultCrashPercent = 10
 )
+
+// ErrBlocked is what Explore's error wraps when a process blocked outside its steps: on a lock, a channel, a sleep.
+// Only one process moves at a time, so a process that waits for another outside Step waits for ever. (In a real
+// system the instances are separate processes: a lock in memory would not hold them back either.)
+var ErrBlocked = errors.New("a process blocked outside its steps")
 
 // Options bound the exploration.
 type Options struct {
-	MaxCrashes  int           // crashes per schedule, across all processes (0: no crashes)
-	MaxSteps    int           // steps per schedule before it is an error (0: DefaultMaxSteps)
-	StepTimeout time.Duration // how long a process may take to reach its next step (0: DefaultStepTimeout)
+	MaxCrashes   int           // crashes per schedule, across all processes (0: no crashes)
+	MaxSteps     int           // steps per schedule before it is an error (0: DefaultMaxSteps)
+	StepTimeout  time.Duration // how long a process may take to reach its next step (0: DefaultStepTimeout)
+	CrashPercent int           // Sample only: the chance of a crash at each decision (0: DefaultCrashPercent)
 }
 
 // Process is one participant of a model: a name for the trace and the code it runs. Run starts from the top after a
@@ -45,12 +62,16 @@ type Process struct {
 	Run  func(p *Proc)
 }
 
-// Invariant is a property every complete schedule must have. Check returns nil when it holds, or an error saying in
-// plain words what went wrong ("order o-1 was charged 2 times"). Marker is the failure mode a violation shows.
+// Invariant is a property every schedule must have. Check returns nil when it holds, or an error saying in plain
+// words what went wrong ("order o-1 was charged 2 times"). Marker is the failure mode a violation shows. Check reads
+// the model's state; it runs while every process is stopped at a step.
 type Invariant struct {
 	Name   string // as the literature names it: "no duplicated processing"
 	Marker story.Marker
 	Check  func() error
+	// AtEnd makes this a property that need only hold once every process has finished (liveness within the bound:
+	// "every acked message was charged"). Without it, the invariant is a safety property, checked after every step.
+	AtEnd bool
 }
 
 // Model is one fresh copy of the system under test: its processes and the invariants to check when they are done.
@@ -61,14 +82,25 @@ type Model struct {
 
 // Result is what an exploration found.
 type Result struct {
-	Schedules int           // complete schedules explored (including the failing one)
+	Schedules int           // schedules explored (including the failing one)
 	Elapsed   time.Duration // wall time of the whole exploration
 	Failure   *Failure      // the first schedule that broke an invariant; nil when none did
+	Sampled   bool          // the schedules were drawn at random (Sample), not enumerated (Explore)
+	Seed      uint64        // Sample's seed
 }
 
-// Summary says how much was explored, e.g. "explored 1234 schedules in 310ms".
+// Summary says how much was explored, e.g. "explored 1234 schedules in 310ms", or "sampled 3000 random schedules
+// (seed 7) in 250ms".
 func (r Result) Summary() string {
-	return fmt.Sprintf("explored %d schedules in %v", r.Schedules, r.Elapsed.Round(time.Millisecond))
+	elapsed := r.Elapsed.Round(time.Millisecond)
+	schedules := "schedules"
+	if r.Schedules == 1 {
+		schedules = "schedule"
+	}
+	if r.Sampled {
+		return fmt.Sprintf("sampled %d random %s (seed %d) in %v", r.Schedules, schedules, r.Seed, elapsed)
+	}
+	return fmt.Sprintf("explored %d %s in %v", r.Schedules, schedules, elapsed)
 }
 
 // Failure is a schedule that broke at least one invariant.
@@ -83,6 +115,7 @@ type Violation struct {
 	Invariant string
 	Marker    story.Marker
 	Err       error
+	AfterLine int // the trace line after which it was broken; 0 when it was broken once every process had finished
 }
 
 // First is the violation to lead with: the first broken invariant, in the order they were given.
@@ -99,16 +132,25 @@ func (f *Failure) Lines() []string {
 		lines = append(lines, fmt.Sprintf("%3d. %-*s  %s", i+1, width, e.Proc, e.Text()))
 	}
 	for _, v := range f.Violations {
-		lines = append(lines, fmt.Sprintf("broken: %q (%s: %v)", v.Invariant, v.Marker, v.Err))
+		lines = append(lines, fmt.Sprintf("broken %s: %q (%s: %v)", v.When(), v.Invariant, v.Marker, v.Err))
 	}
 	return lines
+}
+
+// When says at which moment of its schedule the invariant broke: "right after line 5", or "once every process had
+// finished".
+func (v Violation) When() string {
+	if v.AfterLine > 0 {
+		return fmt.Sprintf("right after line %d", v.AfterLine)
+	}
+	return "once every process had finished"
 }
 
 // String is the failure as one text: the first violation, then the trace.
 func (f *Failure) String() string {
 	v := f.First()
-	return fmt.Sprintf("%s: %v (invariant %q broken in schedule %d)\n  %s", v.Marker, v.Err, v.Invariant, f.Schedule,
-		strings.Join(f.Lines(), "\n  "))
+	return fmt.Sprintf("%s: %v (invariant %q broken in schedule %d, %s)\n  %s", v.Marker, v.Err, v.Invariant,
+		f.Schedule, v.When(), strings.Join(f.Lines(), "\n  "))
 }
 
 // Kind says what an Event is.
@@ -127,6 +169,18 @@ type Event struct {
 	Kind  Kind     // Start, Step or Crash
 	Label string   // the step's label (for Step and Crash)
 	Notes []string // what the process said about it (Proc.Note)
+}
+
+// note is a Proc.Note not formatted yet: most schedules pass, and their traces are never shown.
+type note struct {
+	format string
+	args   []any
+}
+
+// event is a trace line as the explorer keeps it, with its notes unformatted.
+type event struct {
+	Event
+	notes []note
 }
 
 // Text renders the event without its process name.
@@ -151,7 +205,7 @@ type Proc struct {
 	name    string
 	grant   chan bool // true: take the step; false: crash here
 	reports chan<- report
-	event   *Event // the trace event notes go to, set by the scheduler before it lets the process run
+	event   *event // the trace event notes go to, set by the scheduler before it lets the process run
 	crashed bool
 }
 
@@ -169,9 +223,11 @@ func (p *Proc) Step(label string) {
 	}
 }
 
-// Note adds a remark to the current trace line (the last step taken, or the start), e.g. "m-1 not seen".
+// Note adds a remark to the current trace line (the last step taken, or the start), e.g. "m-1 not seen". The
+// remark is formatted only if the trace is shown, after the schedule: pass values (strings, numbers, structs), not
+// pointers or slices that the model changes later.
 func (p *Proc) Note(format string, args ...any) {
-	p.event.Notes = append(p.event.Notes, fmt.Sprintf(format, args...))
+	p.event.notes = append(p.event.notes, note{format, args})
 }
 
 // report is what a process goroutine tells the scheduler when it stops running.
@@ -192,16 +248,12 @@ const (
 	exited                     // the goroutine ended some other way (runtime.Goexit, t.FailNow)
 )
 
-// Explore runs build's model in every schedule within opts' bounds and checks its invariants after each. It stops at
-// the first schedule that breaks one. An error means the model itself is broken (it panicked, looped, blocked, or
-// behaved differently when replayed), not that an invariant failed.
+// Explore runs build's model in every schedule within opts' bounds and checks its invariants: the safety ones after
+// every step, the AtEnd ones when every process has finished. It stops at the first schedule that breaks one. An
+// error means the model itself is broken (it panicked, looped, blocked, or behaved differently when replayed), not
+// that an invariant failed; a process that blocked outside its steps makes an error that wraps ErrBlocked.
 func Explore(opts Options, build func() Model) (Result, error) {
-	if opts.MaxSteps == 0 {
-		opts.MaxSteps = DefaultMaxSteps
-	}
-	if opts.StepTimeout == 0 {
-		opts.StepTimeout = DefaultStepTimeout
-	}
+	opts = withDefaults(opts)
 	start := time.Now()
 	var res Result
 	var prefix, prevCounts []int
@@ -209,15 +261,8 @@ func Explore(opts Options, build func() Model) (Result, error) {
 	defer timer.Stop()
 	for {
 		s := &schedule{opts: opts, prefix: prefix, prevCounts: prevCounts, reports: make(chan report), timer: timer}
-		err := s.run(build())
-		res.Elapsed = time.Since(start)
-		if err != nil {
-			return res, fmt.Errorf("schedule %d: %w", res.Schedules+1, err)
-		}
-		res.Schedules++
-		if len(s.violations) > 0 {
-			res.Failure = &Failure{Schedule: res.Schedules, Violations: s.violations, Trace: s.events()}
-			return res, nil
+		if done, err := s.explore(build, &res, start); done || err != nil {
+			return res, err
 		}
 		var more bool
 		prefix, more = next(s.choices, s.counts)
@@ -226,6 +271,54 @@ func Explore(opts Options, build func() Model) (Result, error) {
 		}
 		prevCounts = s.counts
 	}
+}
+
+// Sample runs build's model in runs random schedules within opts' bounds, drawn from seed, and checks its invariants
+// as Explore does. At each decision a process crashes with opts.CrashPercent chance (while crashes are left);
+// otherwise one of the waiting processes takes its step, each as likely as the others. The same seed draws the same
+// schedules, in the same order.
+func Sample(opts Options, runs int, seed uint64, build func() Model) (Result, error) {
+	opts = withDefaults(opts)
+	start := time.Now()
+	res := Result{Sampled: true, Seed: seed}
+	rng := rand.New(rand.NewPCG(seed, seed^0x6578706c6f7265))
+	timer := time.NewTimer(opts.StepTimeout)
+	defer timer.Stop()
+	for range runs {
+		s := &schedule{opts: opts, random: rng, reports: make(chan report), timer: timer}
+		if done, err := s.explore(build, &res, start); done || err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func withDefaults(opts Options) Options {
+	if opts.MaxSteps == 0 {
+		opts.MaxSteps = DefaultMaxSteps
+	}
+	if opts.StepTimeout == 0 {
+		opts.StepTimeout = DefaultStepTimeout
+	}
+	if opts.CrashPercent == 0 {
+		opts.CrashPercent = DefaultCrashPercent
+	}
+	return opts
+}
+
+// explore runs one schedule of a fresh model into res. It reports true when the schedule broke an invariant.
+func (s *schedule) explore(build func() Model, res *Result, start time.Time) (bool, error) {
+	err := s.run(build())
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		return false, fmt.Errorf("schedule %d: %w", res.Schedules+1, err)
+	}
+	res.Schedules++
+	if len(s.violations) == 0 {
+		return false, nil
+	}
+	res.Failure = &Failure{Schedule: res.Schedules, Violations: s.violations, Trace: s.events()}
+	return true, nil
 }
 
 // next returns the decisions of the next schedule in depth-first order: the same as this one up to the last decision
@@ -240,16 +333,18 @@ func next(choices, counts []int) ([]int, bool) {
 	return nil, false
 }
 
-// schedule is one run of the model, following prefix for its first decisions and taking the first option after.
+// schedule is one run of the model, following prefix for its first decisions and taking the first option after, or,
+// with random set, drawing every decision from it.
 type schedule struct {
 	opts       Options
-	prefix     []int // decisions to replay
-	prevCounts []int // options at each decision in the previous run, to catch a model that is not deterministic
+	prefix     []int      // decisions to replay
+	prevCounts []int      // options at each decision in the previous run, to catch a model that is not deterministic
+	random     *rand.Rand // Sample's source of decisions; nil for Explore
 	reports    chan report
 	timer      *time.Timer // bounds each wait for a process; shared by all schedules of one Explore
 
 	slots      []*slot
-	trace      []*Event
+	trace      []*event
 	choices    []int // decision taken at each point
 	counts     []int // options there were at each point
 	crashes    int
@@ -281,16 +376,17 @@ func (s *schedule) run(m Model) error {
 			return err
 		}
 	}
-	for {
+	for !s.broken(m.Invariants) {
 		opts := s.options()
 		if len(opts) == 0 {
-			break
+			s.check(m.Invariants, true)
+			return nil
 		}
 		if s.steps >= s.opts.MaxSteps {
 			s.abort()
 			return fmt.Errorf("no end after %d steps: does a process loop forever? (Options.MaxSteps)", s.opts.MaxSteps)
 		}
-		pick, err := s.decide(len(opts))
+		pick, err := s.decide(len(opts), s.waiting())
 		if err != nil {
 			s.abort()
 			return err
@@ -299,12 +395,42 @@ func (s *schedule) run(m Model) error {
 			return err
 		}
 	}
-	for _, inv := range m.Invariants {
+	s.abort()
+	return nil
+}
+
+// broken checks the safety invariants now, and reports whether one is broken.
+func (s *schedule) broken(invs []Invariant) bool {
+	s.check(invs, false)
+	return len(s.violations) > 0
+}
+
+// check records the invariants that do not hold now: the safety ones, or, at the end (when the safety ones were
+// just checked in the same state), the AtEnd ones.
+func (s *schedule) check(invs []Invariant, end bool) {
+	after := len(s.trace)
+	if end {
+		after = 0
+	}
+	for _, inv := range invs {
+		if inv.AtEnd != end {
+			continue
+		}
 		if err := inv.Check(); err != nil {
-			s.violations = append(s.violations, Violation{Invariant: inv.Name, Marker: inv.Marker, Err: err})
+			s.violations = append(s.violations, Violation{Invariant: inv.Name, Marker: inv.Marker, Err: err, AfterLine: after})
 		}
 	}
-	return nil
+}
+
+// waiting is how many processes wait at a step: the number of step options (the crash options come after them).
+func (s *schedule) waiting() int {
+	n := 0
+	for _, sl := range s.slots {
+		if !sl.done {
+			n++
+		}
+	}
+	return n
 }
 
 // options lists the possible decisions in a fixed order: every waiting process's step, then (while crashes are
@@ -326,8 +452,18 @@ func (s *schedule) options() []option {
 	return out
 }
 
-// decide picks an option: the replayed one while the prefix lasts, the first one after it.
-func (s *schedule) decide(n int) (int, error) {
+// decide picks one of n options, the first steps of which are steps (the rest crashes): the replayed one while the
+// prefix lasts, the first one after it; or, sampling, a random one.
+func (s *schedule) decide(n, steps int) (int, error) {
+	if s.random != nil {
+		pick := s.random.IntN(steps)
+		if n > steps && s.random.IntN(100) < s.opts.CrashPercent {
+			pick = steps + s.random.IntN(n-steps)
+		}
+		s.choices = append(s.choices, pick)
+		s.counts = append(s.counts, n)
+		return pick, nil
+	}
 	d := len(s.choices)
 	pick := 0
 	if d < len(s.prefix) {
@@ -349,14 +485,14 @@ func (s *schedule) take(o option) error {
 	s.steps++
 	if o.crash {
 		s.crashes++
-		s.record(&Event{Proc: p.name, Kind: Crash, Label: sl.label}, p)
+		s.record(&event{Event: Event{Proc: p.name, Kind: Crash, Label: sl.label}}, p)
 		p.grant <- false
 		if err := s.await(o.slot); err != nil {
 			return err
 		}
 		return s.start(o.slot)
 	}
-	s.record(&Event{Proc: p.name, Kind: Step, Label: sl.label}, p)
+	s.record(&event{Event: Event{Proc: p.name, Kind: Step, Label: sl.label}}, p)
 	p.grant <- true
 	return s.await(o.slot)
 }
@@ -371,7 +507,7 @@ func (s *schedule) start(i int) error {
 	}
 	p := &Proc{name: name, grant: make(chan bool), reports: s.reports}
 	sl.current = p
-	s.record(&Event{Proc: name, Kind: Start}, p)
+	s.record(&event{Event: Event{Proc: name, Kind: Start}}, p)
 	go s.body(sl.proc.Run, p)
 	return s.await(i)
 }
@@ -406,8 +542,8 @@ func (s *schedule) await(i int) error {
 	case <-s.timer.C:
 		sl.done = true // it is stuck elsewhere: nothing can end it, so it is left behind
 		s.abort()
-		return fmt.Errorf("%s did not reach its next step within %v: does it block on something other than Step?",
-			sl.current.name, s.opts.StepTimeout)
+		return fmt.Errorf("%s did not reach its next step within %v (does it wait for a lock, a channel or a timer, "+
+			"outside Step?): %w", sl.current.name, s.opts.StepTimeout, ErrBlocked)
 	}
 	switch r.kind {
 	case waiting:
@@ -441,15 +577,19 @@ func (s *schedule) abort() {
 }
 
 // record appends an event to the trace and makes it where p's notes go.
-func (s *schedule) record(e *Event, p *Proc) {
+func (s *schedule) record(e *event, p *Proc) {
 	s.trace = append(s.trace, e)
 	p.event = e
 }
 
+// events is the trace with its notes formatted.
 func (s *schedule) events() []Event {
 	out := make([]Event, len(s.trace))
 	for i, e := range s.trace {
-		out[i] = *e
+		out[i] = e.Event
+		for _, n := range e.notes {
+			out[i].Notes = append(out[i].Notes, fmt.Sprintf(n.format, n.args...))
+		}
 	}
 	return out
 }

@@ -30,7 +30,7 @@ func collect(t *testing.T, opts Options, procs func(log *[]string) []Process) (R
 		var log []string
 		return Model{
 			Processes: procs(&log),
-			Invariants: []Invariant{{Name: "record", Check: func() error {
+			Invariants: []Invariant{{Name: "record", AtEnd: true, Check: func() error {
 				all = append(all, strings.Join(log, " "))
 				return nil
 			}}},
@@ -114,7 +114,7 @@ func TestCrashLosesMemoryKeepsSharedState(t *testing.T) {
 				p.Step("end")
 				final = fmt.Sprintf("local=%d shared=%d", local, shared)
 			}}},
-			Invariants: []Invariant{{Name: "record", Check: func() error { finals = append(finals, final); return nil }}},
+			Invariants: []Invariant{{Name: "record", AtEnd: true, Check: func() error { finals = append(finals, final); return nil }}},
 		}
 	})
 	if err != nil {
@@ -174,8 +174,9 @@ func TestFindsLostUpdate(t *testing.T) {
 		t.Fatalf("violation %+v", v)
 	}
 	text := f.String()
-	for _, want := range []string{"LOST: counter is 1, want 2", `invariant "no lost updates" broken in schedule 2`,
-		"1. a  starts", "a  read: saw 0", "b  write: wrote 1", `broken: "no lost updates"`} {
+	for _, want := range []string{"LOST: counter is 1, want 2",
+		`invariant "no lost updates" broken in schedule 2, once every process had finished`,
+		"1. a  starts", "a  read: saw 0", "b  write: wrote 1", `broken once every process had finished: "no lost updates"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("failure text lacks %q:\n%s", want, text)
 		}
@@ -218,7 +219,7 @@ func counterModel(atomic bool) func() Model {
 		}
 		return Model{
 			Processes: []Process{{Name: "a", Run: inc}, {Name: "b", Run: inc}},
-			Invariants: []Invariant{{Name: "no lost updates", Marker: story.Lost, Check: func() error {
+			Invariants: []Invariant{{Name: "no lost updates", Marker: story.Lost, AtEnd: true, Check: func() error {
 				if counter != 2 {
 					return fmt.Errorf("counter is %d, want 2", counter)
 				}
@@ -234,9 +235,9 @@ func TestAllViolationsInOrder(t *testing.T) {
 		return Model{
 			Processes: []Process{{Name: "a", Run: func(p *Proc) { p.Step("x") }}},
 			Invariants: []Invariant{
-				{Name: "one", Marker: story.Duplicate, Check: func() error { return errors.New("first") }},
-				{Name: "two", Marker: story.Lost, Check: func() error { return nil }},
-				{Name: "three", Marker: story.Ghost, Check: func() error { return errors.New("third") }},
+				{Name: "one", Marker: story.Duplicate, AtEnd: true, Check: func() error { return errors.New("first") }},
+				{Name: "two", Marker: story.Lost, AtEnd: true, Check: func() error { return nil }},
+				{Name: "three", Marker: story.Ghost, AtEnd: true, Check: func() error { return errors.New("third") }},
 			},
 		}
 	})
@@ -260,7 +261,7 @@ func TestNotesAndCrashLines(t *testing.T) {
 				p.Step("save")
 				p.Note("saved")
 			}}},
-			Invariants: []Invariant{{Name: "ran once", Marker: story.Duplicate, Check: func() error {
+			Invariants: []Invariant{{Name: "ran once", Marker: story.Duplicate, AtEnd: true, Check: func() error {
 				if runs > 1 {
 					return fmt.Errorf("ran %d times", runs)
 				}
@@ -280,7 +281,7 @@ func TestNotesAndCrashLines(t *testing.T) {
 		`  2. w    CRASHED before "save": everything it held in memory is gone`,
 		"  3. w#2  starts: got m-1",
 		"  4. w#2  save: saved",
-		`broken: "ran once" (DUPLICATE: ran 2 times)`,
+		`broken once every process had finished: "ran once" (DUPLICATE: ran 2 times)`,
 	}, "\n")
 	if got != want {
 		t.Fatalf("lines:\n%s\nwant:\n%s", got, want)
@@ -330,8 +331,8 @@ func TestBlockedProcess(t *testing.T) {
 	_, err := Explore(Options{StepTimeout: 50 * time.Millisecond}, func() Model {
 		return Model{Processes: []Process{{Name: "stuck", Run: func(p *Proc) { p.Step("wait"); <-never }}}}
 	})
-	if err == nil || !strings.Contains(err.Error(), "stuck did not reach its next step within 50ms") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "stuck did not reach its next step within 50ms") || !errors.Is(err, ErrBlocked) {
+		t.Fatalf("err = %v, want one that wraps ErrBlocked", err)
 	}
 }
 
@@ -408,5 +409,97 @@ func TestDeterministicOrder(t *testing.T) {
 		if sorted[i] == sorted[i-1] {
 			t.Fatalf("schedule explored twice: %s", sorted[i])
 		}
+	}
+}
+
+// A safety invariant is checked after every step: a moment in which it is false fails, even though the end repairs
+// it. The trace stops right after the step that broke it.
+func TestSafetyAfterEveryStep(t *testing.T) {
+	res, err := Explore(Options{}, func() Model {
+		announced, charged := false, false
+		return Model{
+			Processes: []Process{{Name: "billing", Run: func(p *Proc) {
+				p.Step("publish")
+				announced = true
+				p.Step("charge")
+				charged = true
+			}}},
+			Invariants: []Invariant{
+				{Name: "no ghost messages", Marker: story.Ghost, Check: func() error {
+					if announced && !charged {
+						return errors.New("OrderBilled went out for a charge that is not there")
+					}
+					return nil
+				}},
+				{Name: "charged in the end", Marker: story.Lost, AtEnd: true, Check: func() error { return nil }},
+			},
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := res.Failure
+	if f == nil {
+		t.Fatal("a ghost between two steps went unnoticed: safety is only checked at the end")
+	}
+	v := f.First()
+	if v.Invariant != "no ghost messages" || v.AfterLine != 2 || len(f.Trace) != 2 {
+		t.Fatalf("violation %+v after %d trace lines, want no ghost messages right after line 2 (the publish)", v, len(f.Trace))
+	}
+	if got := f.Lines()[len(f.Lines())-1]; !strings.HasPrefix(got, `broken right after line 2: "no ghost messages" (GHOST: `) {
+		t.Fatalf("last line %q", got)
+	}
+}
+
+// A safety invariant that holds throughout never fails, and AtEnd ones are not checked mid-way.
+func TestAtEndIsOnlyCheckedAtTheEnd(t *testing.T) {
+	res, err := Explore(Options{MaxCrashes: 1}, counterModel(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failure == nil || res.Failure.First().AfterLine != 0 {
+		t.Fatalf("failure %+v, want the lost update once every process had finished", res.Failure)
+	}
+}
+
+// Sample draws the same schedules from the same seed, different ones from another, and finds what Explore finds.
+func TestSampleIsDeterministicPerSeed(t *testing.T) {
+	draw := func(seed uint64) []string {
+		var all []string
+		res, err := Sample(Options{MaxCrashes: 2, CrashPercent: 30}, 40, seed, func() Model {
+			var log []string
+			procs := []Process{stepper("a", &log, "1", "2", "3"), stepper("b", &log, "1", "2"), stepper("c", &log, "1")}
+			return Model{Processes: procs, Invariants: []Invariant{{Name: "record", AtEnd: true, Check: func() error {
+				all = append(all, strings.Join(log, " "))
+				return nil
+			}}}}
+		})
+		if err != nil || res.Schedules != 40 || !res.Sampled || res.Seed != seed {
+			t.Fatalf("seed %d: %+v, %v", seed, res, err)
+		}
+		return all
+	}
+	first, again, other := draw(7), draw(7), draw(8)
+	if strings.Join(first, "|") != strings.Join(again, "|") {
+		t.Fatal("two samples with seed 7 drew different schedules")
+	}
+	if strings.Join(first, "|") == strings.Join(other, "|") {
+		t.Fatal("seeds 7 and 8 drew the same 40 schedules")
+	}
+	crashed := 0
+	for _, s := range first {
+		if strings.Contains(s, "#2") {
+			crashed++
+		}
+	}
+	if crashed == 0 || crashed == len(first) {
+		t.Fatalf("%d of %d sampled schedules had a crash, want some but not all", crashed, len(first))
+	}
+	res, err := Sample(Options{}, 50, 1, counterModel(false))
+	if err != nil || res.Failure == nil {
+		t.Fatalf("50 random schedules of the lost update found nothing (%v)", err)
+	}
+	if !strings.HasPrefix(res.Summary(), "sampled ") || !strings.Contains(res.Summary(), "(seed 1)") {
+		t.Fatalf("summary %q", res.Summary())
 	}
 }

@@ -47,7 +47,7 @@ func (e *Env) SpawnRole(name, role string, args Args) *Process {
 	e.role(role)
 	e.Schema() // the child asks for its database and broker from goroutines that cannot fail the test: ready both
 	p := e.newProcess(name)
-	c := &child{p: p, exited: make(chan struct{})}
+	c := &child{p: p, exited: make(chan struct{}), served: make(chan struct{})}
 	p.child = c
 	if _, err := p.brokerURL(); err != nil {
 		e.T.Fatal(err)
@@ -71,6 +71,7 @@ type child struct {
 	p      *Process
 	cmd    *exec.Cmd
 	exited chan struct{}
+	served chan struct{} // closed once every message the child sent has been handled
 	output sync.WaitGroup
 
 	sendMu sync.Mutex
@@ -166,6 +167,7 @@ func (c *child) reply(id uint64, e envelope, err error) {
 
 // serve answers the child's messages until its line closes.
 func (c *child) serve(r io.Reader) {
+	defer close(c.served)
 	defer r.(io.Closer).Close()
 	dec := json.NewDecoder(r)
 	for {
@@ -274,6 +276,7 @@ func (c *child) line(text string, w io.Writer) {
 func (c *child) wait() {
 	_ = c.cmd.Wait()
 	c.waitOutput(outputLimit)
+	c.waitServed(outputLimit) // its last message (done) may still be on the way: judge its end after it
 	c.sendMu.Lock()
 	c.pipe.Close()
 	c.sendMu.Unlock()
@@ -298,6 +301,16 @@ func (c *child) waitOutput(limit time.Duration) {
 	defer t.Stop()
 	select {
 	case <-drained:
+	case <-t.C:
+	}
+}
+
+// waitServed waits up to limit for the child's last messages to be handled.
+func (c *child) waitServed(limit time.Duration) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-c.served:
 	case <-t.C:
 	}
 }
@@ -372,7 +385,7 @@ func (c *child) exitStory() string {
 	state := c.cmd.ProcessState
 	c.mu.Lock()
 	tail := append([]string(nil), c.tail...)
-	raced := c.raced
+	raced, done := c.raced, c.done
 	c.mu.Unlock()
 	how := fmt.Sprintf("exited with status %d", state.ExitCode())
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -384,7 +397,7 @@ func (c *child) exitStory() string {
 	if raced {
 		return how + ": the race detector found a data race in it (its report is in the output above)"
 	}
-	if !c.done {
+	if !done {
 		how += " before its role returned (os.Exit in the code?)"
 	}
 	if last := lastLine(tail); last != "" {

@@ -2,12 +2,14 @@
 
 // Why this fix: with the inbox and the ledger in two partitions, no transaction can make "check, charge, record"
 // atomic, so the inbox can only be a shortcut, never the guard. The guard moves into the ledger: the charge's key is
-// derived from the message id, so every copy and every retry of m-1 writes the same charge and the ledger's
-// insert-unless-present lets only the first one in. The outcome stored first (the charge and the id of its
-// OrderBilled) is what every attempt then announces, so all copies of the event carry one message id and downstream
-// deduplication works. The inbox record comes last, derived from work already done: losing it costs a harmless
-// re-announcement, never a second charge. This is one good answer, not the only one: a deterministic id computed from
-// the message (a UUIDv5, say) works the same, and when the data is a single row per order, storing the handled
+// derived from the message id, so every copy and every retry of m-1 writes the same charge, the ledger's
+// insert-unless-present lets only the first one in, and m-2, a different message for the same order, gets a charge
+// of its own. The outcome stored first (the charge and the id of its OrderBilled) is what every attempt announces,
+// after the charge is stored, so all copies of the event carry one message id, downstream deduplication works, and no
+// OrderBilled is ever out before its charge. That id has a purpose in it ("billed-for-"), so it never equals the id
+// of the BillOrder it answers. The inbox record comes last, derived from work already done: losing it costs a
+// harmless re-announcement, never a second charge. This is one good answer, not the only one: a UUIDv5 of the message
+// id and the purpose (lab 13) works the same, and when the data is a single row per order, storing the handled
 // message ids inside that row (one partition, one transaction) is another.
 
 package proof
