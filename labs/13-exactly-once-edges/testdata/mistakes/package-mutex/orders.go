@@ -1,0 +1,206 @@
+// Mistake package-mutex: look, then create, serialised by a package-level mutex: two Sales instances (two processes) still both create
+// Both attempts looked before either wrote: a textbook race, and a mutex around look and create is the textbook fix.
+
+package edges
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"msglabs/shared/shop"
+)
+
+// IdempotencyHeader carries the customer's checkout id: the browser makes one per checkout and sends it with every
+// attempt (the first POST, a retry after a timeout, a second click).
+const IdempotencyHeader = "Idempotency-Key"
+
+// OrderRequest is the body of POST /orders.
+type OrderRequest struct {
+	Customer string `json:"customer"`
+	Cents    int    `json:"amount_cents"`
+}
+
+// OrderResponse is the body of a successful POST /orders.
+type OrderResponse struct {
+	OrderID string `json:"order_id"`
+}
+
+// Orders is Sales' HTTP API, the shop's front door: POST /orders creates an order and, in the same transaction, puts
+// its OrderPlaced in the outbox (lab 6). An Orders is safe for concurrent use.
+type Orders struct {
+	DB *pgxpool.Pool
+	// BeforeWrite, when set, is called by every request that gets as far as writing an order, just before its
+	// transaction writes anything. Tests use it to hold two requests at the same point.
+	BeforeWrite func(key string)
+}
+
+// ServeHTTP handles POST /orders with an Idempotency-Key header and an OrderRequest body.
+func (o *Orders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get(IdempotencyHeader)
+	if key == "" {
+		http.Error(w, "missing "+IdempotencyHeader, http.StatusBadRequest)
+		return
+	}
+	var req OrderRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad order: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	checkoutMu.Lock() // one checkout decision at a time
+	defer checkoutMu.Unlock()
+	o.hold(key)
+	answer, err := o.lookThenCreate(r.Context(), key, req)
+	if errors.Is(err, errKeyReused) {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(answer.Status)
+	_, _ = w.Write([]byte(answer.Body))
+}
+
+// storedAnswer is the response given to the first attempt of a checkout, kept to be given to every retry.
+type storedAnswer struct {
+	Status int
+	Body   string
+}
+
+// checkoutMu makes look-then-create one step.
+var checkoutMu sync.Mutex
+
+// lookThenCreate answers from idempotency_keys when the key is there, and creates the order otherwise.
+func (o *Orders) lookThenCreate(ctx context.Context, key string, req OrderRequest) (storedAnswer, error) {
+	var first string
+	var a storedAnswer
+	err := o.DB.QueryRow(ctx, `SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1`, key).
+		Scan(&first, &a.Status, &a.Body)
+	switch {
+	case err == nil && first != fingerprint(req):
+		return storedAnswer{}, errKeyReused
+	case err == nil:
+		return a, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return storedAnswer{}, fmt.Errorf("look up checkout %s: %w", key, err)
+	}
+	orderID := newOrderID()
+	body, err := json.Marshal(OrderResponse{OrderID: orderID})
+	if err != nil {
+		return storedAnswer{}, fmt.Errorf("encode answer: %w", err)
+	}
+	mine := storedAnswer{Status: http.StatusCreated, Body: string(body)}
+	err = pgx.BeginFunc(ctx, o.DB, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key) DO NOTHING`, key, fingerprint(req), mine.Status, mine.Body) // the mutex decided already
+		if err != nil {
+			return fmt.Errorf("store answer of %s: %w", key, err)
+		}
+		return insertOrder(ctx, tx, key, orderID, req)
+	})
+	return mine, err
+}
+
+// errKeyReused says that a request came with a key that a different request used first.
+var errKeyReused = errors.New("the key was first used for a different order: make a new key for a new checkout")
+
+// fingerprint identifies a request by what the API acts on: the order as decoded, encoded again, so a retry that
+// formats the same order differently is still the same request.
+func fingerprint(req OrderRequest) string {
+	canonical, _ := json.Marshal(req) // a struct of a string and an int always encodes
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+var _ = (*Orders).createOnce
+
+// createOnce creates the order for a checkout, unless an attempt with the same key already did, and returns the
+// answer for this attempt: its own or the first attempt's; errKeyReused when the key was first used for another
+// request. The key, the order and its outbox row are written in one transaction, so either all three exist or none
+// does.
+func (o *Orders) createOnce(ctx context.Context, key string, req OrderRequest) (storedAnswer, error) {
+	orderID := newOrderID()
+	body, err := json.Marshal(OrderResponse{OrderID: orderID})
+	if err != nil {
+		return storedAnswer{}, fmt.Errorf("encode answer: %w", err)
+	}
+	mine := storedAnswer{Status: http.StatusCreated, Body: string(body)}
+	fp := fingerprint(req)
+	var answer storedAnswer
+	err = pgx.BeginFunc(ctx, o.DB, func(tx pgx.Tx) error {
+		// The primary key decides. A second attempt waits here until the first commits (then inserts nothing) or
+		// rolls back (then this one goes ahead).
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key) DO NOTHING`, key, fp, mine.Status, mine.Body)
+		if err != nil {
+			return fmt.Errorf("claim checkout %s: %w", key, err)
+		}
+		if tag.RowsAffected() == 0 {
+			answer, err = answerFor(ctx, tx, key, fp) // another attempt owns this checkout: write nothing
+			return err
+		}
+		answer = mine
+		return insertOrder(ctx, tx, key, orderID, req)
+	})
+	return answer, err
+}
+
+// answerFor reads what the first attempt of a checkout was told. A request whose fingerprint differs from the first
+// one's is not a retry: errKeyReused.
+func answerFor(ctx context.Context, tx pgx.Tx, key, fp string) (storedAnswer, error) {
+	var first string
+	var a storedAnswer
+	err := tx.QueryRow(ctx, `SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1`, key).
+		Scan(&first, &a.Status, &a.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storedAnswer{}, fmt.Errorf("checkout %s has no stored answer", key)
+	}
+	if err != nil {
+		return storedAnswer{}, fmt.Errorf("read stored answer of %s: %w", key, err)
+	}
+	if first != fp {
+		return storedAnswer{}, fmt.Errorf("%s %s: %w", IdempotencyHeader, key, errKeyReused)
+	}
+	return a, nil
+}
+
+// hold calls the BeforeWrite hook, if any.
+func (o *Orders) hold(key string) {
+	if o.BeforeWrite != nil {
+		o.BeforeWrite(key)
+	}
+}
+
+// insertOrder writes the order and its OrderPlaced outbox row in tx.
+func insertOrder(ctx context.Context, tx pgx.Tx, key, orderID string, req OrderRequest) error {
+	_, err := tx.Exec(ctx, `INSERT INTO orders (id, idempotency_key, customer, cents) VALUES ($1, $2, $3, $4)`,
+		orderID, key, req.Customer, req.Cents)
+	if err != nil {
+		return fmt.Errorf("insert order %s: %w", orderID, err)
+	}
+	body, err := shop.Encode(shop.OrderPlaced{OrderID: orderID, Customer: req.Customer, Cents: req.Cents})
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO outbox (message_id, type, body) VALUES ($1, $2, $3)`,
+		"placed-"+orderID, "OrderPlaced", body)
+	if err != nil {
+		return fmt.Errorf("insert outbox row for %s: %w", orderID, err)
+	}
+	return nil
+}
+
+// newOrderID makes a fresh, readable order id such as "o-3fa2c1d0".
+func newOrderID() string { return "o-" + uuid.NewString()[:8] }
