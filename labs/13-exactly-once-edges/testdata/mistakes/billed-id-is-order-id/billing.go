@@ -1,4 +1,4 @@
-// Mistake billed-id-is-order-id: OrderBilled's id is derived from the order id, so a second OrderPlaced for the same order is billed under the first one's id
+// Mistake billed-id-is-order-id: OrderBilled's id came from the order id, so a second OrderPlaced for the order was billed under the first one's id
 // One order is billed once, or so it seems, so "the OrderBilled of o-1" is a natural identity, readable in logs too.
 
 package edges

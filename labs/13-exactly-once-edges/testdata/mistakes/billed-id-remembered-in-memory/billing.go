@@ -1,4 +1,4 @@
-// Mistake billed-id-remembered-in-memory: OrderBilled's id is drawn once per OrderPlaced and remembered in a package-level map: a restarted Billing has forgotten it
+// Mistake billed-id-remembered-in-memory: OrderBilled's id was remembered in a package-level map, which a restarted Billing has forgotten
 // Remembering the id that was used is the obvious way to use it again, and the map survives every redelivery the attendee tries.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake billed-id-reuses-incoming: OrderBilled is published with the id of the OrderPlaced it answers: a service that records both with one inbox drops it
+// Mistake billed-id-reuses-incoming: OrderBilled carried the id of the OrderPlaced it answers, so a service with one inbox for both dropped it
 // The id of the original is the same on every attempt, which is what the step asks for; deriving a new UUID from it looks redundant.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake bridge-delete-before-publish: the bridge keeps the desk's id but deletes and commits the row before publishing, so a crash in between loses the order
+// Mistake bridge-delete-before-publish: the row was deleted and committed before the publish, so a crash in between lost the phone order
 // Keeping the id was the visible bug; the order of delete and publish looks like a detail, and the happy path works.
 
 package edges

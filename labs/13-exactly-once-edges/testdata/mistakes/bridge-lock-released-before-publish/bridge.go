@@ -1,4 +1,4 @@
-// Mistake bridge-lock-released-before-publish: the row is claimed in a transaction that commits before the publish, so its lock is gone while the message is on its way
+// Mistake bridge-lock-released-before-publish: the row's lock was released before the publish, so a second bridge took the row while its message was on its way
 // Holding a transaction open across a network call is what the textbooks warn about: claim, commit, publish, then delete.
 
 package edges

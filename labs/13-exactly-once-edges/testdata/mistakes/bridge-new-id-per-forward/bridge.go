@@ -1,4 +1,4 @@
-// Mistake bridge-new-id-per-forward: the bridge keeps the row until the confirm but gives each forward a fresh id, so Billing cannot tell the desk's copies apart
+// Mistake bridge-new-id-per-forward: each forward got a fresh id, so Billing could not tell the desk's copies of one message apart
 // The desk's msg_id is a legacy column nobody documents; the shop's own messages have UUIDs.
 
 package edges

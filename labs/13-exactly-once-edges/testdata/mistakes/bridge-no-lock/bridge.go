@@ -1,4 +1,4 @@
-// Mistake bridge-no-lock: the bridge reads the oldest row without FOR UPDATE SKIP LOCKED, so two bridges publish the same row
+// Mistake bridge-no-lock: the oldest row was read without FOR UPDATE SKIP LOCKED, so two bridges published the same row
 // It publishes with the desk's id and deletes after the confirm, the two rules of the step; the lock clause looks optional.
 
 package edges

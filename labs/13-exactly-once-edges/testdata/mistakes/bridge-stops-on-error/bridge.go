@@ -1,4 +1,4 @@
-// Mistake bridge-stops-on-error: the bridge's loop ends at its first error, so one failed statement in the legacy database stops the phone orders for good
+// Mistake bridge-stops-on-error: the bridge's loop ended at its first error, so one failed statement stopped the phone orders for good
 // Returning the error is what Go code does everywhere else, and it was the kit's own reference solution.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake key-first-tx: the key and its answer are committed in a transaction of their own before the order: a crash between leaves a 201 for no order
+// Mistake key-first-tx: the key was committed in its own transaction before the order, so a crash in between left a 201 for no order
 // "Claim the key first, so nobody else can": the claim must be visible to the other attempt at once, so it is committed before the work.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake key-includes-body: the key and a hash of the body together name the checkout, so another basket under a used key makes a second order
+// Mistake key-includes-body: the key and the body together named the checkout, so another basket under a used key made a second order
 // The fingerprint column looks like part of the identity: key plus request, and a different request is simply a new one.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake key-map-in-memory: a package-level map from key to answer, filled under a mutex: a second instance or a restart knows nothing of it
+// Mistake key-map-in-memory: the keys were remembered in a package-level map, which a second Sales instance or a restart knows nothing of
 // An idempotency cache in front of the handler is a common middleware pattern; the table looks like overkill.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake key-without-fingerprint: a reused key is answered with the stored answer whatever the request, so another basket is told the first order
+// Mistake key-without-fingerprint: a reused key was answered with the stored answer whatever the request, so another basket was told the first order
 // This was the kit's own reference solution: "same key, same answer" is the idempotency rule, and the body looks like it cannot matter.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake namespace-at-startup: OrderBilled's id is a UUIDv5 in a namespace drawn at start-up: a restarted Billing gives the same OrderBilled another id
+// Mistake namespace-at-startup: the UUIDv5 namespace was drawn at start-up, so a restarted Billing gave the same OrderBilled another id
 // uuid.NewSHA1 takes a namespace, and any UUID looks as good as another: the attendee makes one with uuid.New().
 
 package edges

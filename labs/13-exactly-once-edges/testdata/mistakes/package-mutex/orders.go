@@ -1,4 +1,4 @@
-// Mistake package-mutex: look, then create, serialised by a package-level mutex: two Sales instances (two processes) still both create
+// Mistake package-mutex: look-then-create behind a package-level mutex, which a second Sales instance does not share
 // Both attempts looked before either wrote: a textbook race, and a mutex around look and create is the textbook fix.
 
 package edges

@@ -1,4 +1,4 @@
-// Mistake select-for-update-nothing: look, then create, with SELECT … FOR UPDATE in the transaction: a row that does not exist yet locks nothing
+// Mistake select-for-update-nothing: look-then-create with SELECT … FOR UPDATE, but a row that does not exist yet locks nothing
 // FOR UPDATE is what locks a row against a concurrent writer, and the look is inside the transaction now.
 
 package edges

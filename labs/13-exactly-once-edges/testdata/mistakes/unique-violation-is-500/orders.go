@@ -1,4 +1,4 @@
-// Mistake unique-violation-is-500: the key is inserted without ON CONFLICT, so the second attempt of a double click fails on the primary key and is told 500
+// Mistake unique-violation-is-500: the key was inserted without ON CONFLICT, so the second attempt failed on the primary key and was told 500
 // The primary key already refuses a second checkout; an error for the loser looks like all that is needed.
 
 package edges
