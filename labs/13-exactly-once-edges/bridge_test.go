@@ -70,8 +70,8 @@ func TestBridgeKeepsGoingAfterFailedDeletes(t *testing.T) {
 	bridge := startBridge(env, "bridge", events, nil)
 	settleBridge(env, billingQ, bridge)
 
-	env.ExactlyOnce(charged.Because("the database failed %d write(s) of the bridge's to phone_orders in a row "+
-		"(injected: the next 3 were set to fail)", fails.Failed()), []string{"o-1", "o-2"}, env.Strings(`SELECT order_id FROM charges`), leftInTable(env),
+	env.ExactlyOnce(charged.Because("the legacy database failed %d of the bridge's writes to phone_orders in a row "+
+		"(injected; 3 were set to fail, the 4th would have worked)", fails.Failed()), []string{"o-1", "o-2"}, env.Strings(`SELECT order_id FROM charges`), leftInTable(env),
 		bridgeState(bridge))
 }
 

@@ -115,13 +115,14 @@ func faults(a *harness.Process, fails *harness.WriteFault) string {
 // judgeReused fails the test unless the request that reused key for another basket was refused and made no order.
 func judgeReused(env *harness.Env, key string, reused answer, other OrderRequest) {
 	env.T.Helper()
+	told := []string{"it was told: " + reused.String()}
 	if made := env.Strings(`SELECT id FROM orders WHERE cents = $1`, other.Cents); len(made) > 0 {
-		env.Fail(story.Duplicate, "checkout %s was turned into a second order, %s: the request that reused its key for "+
-			"another basket was answered %s; it must be refused (422 Unprocessable Entity) and make no order", key, made[0], reused)
+		env.FailWith(story.Duplicate, told, "checkout %s was turned into a second order: the request that reused its key "+
+			"for another basket made one; it must be refused (422 Unprocessable Entity) and make no order", key)
 	}
 	if reused.OrderID != "" {
-		env.Fail(story.Crosstalk, "the request that reused checkout %s's key for another basket was given the first "+
-			"basket's answer: %s; it must be refused (422 Unprocessable Entity)", key, reused)
+		env.FailWith(story.Crosstalk, told, "the request that reused checkout %s's key for another basket was given the "+
+			"first basket's answer, as if it were a retry; it must be refused (422 Unprocessable Entity)", key)
 	}
 	if reused.Status != http.StatusUnprocessableEntity {
 		env.T.Fatalf("the request that reused checkout %s's key for another basket got: %s; want 422 "+

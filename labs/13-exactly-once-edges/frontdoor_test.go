@@ -85,15 +85,17 @@ func TestReusedKeyWithAnotherBasketIsRefused(t *testing.T) {
 	reused := customer.post(b, "k-1", other)
 	retry := customer.post(a, "k-1", basket)
 
+	told := []string{"it was told: " + reused.String()}
 	if made := env.Strings(`SELECT id FROM orders WHERE cents = $1`, other.Cents); len(made) > 0 {
-		env.Fail(story.Duplicate, "checkout k-1 was turned into %d orders: the request that reused its key for another "+
-			"basket (999.00) made order %s and was answered %s; a reused key with a different request must be refused "+
-			"(422 Unprocessable Entity) and make no order", 1+len(made), strings.Join(made, ", "), reused)
+		env.FailWith(story.Duplicate, told, "checkout k-1 was turned into %d orders: the request that reused its key for "+
+			"another basket (999.00) made an order of its own; a reused key with a different request must be refused "+
+			"(422 Unprocessable Entity) and make no order", 1+len(made))
 	}
 	if reused.OrderID != "" {
-		env.Fail(story.Crosstalk, "the request that reused checkout k-1's key for another basket (999.00) was given the "+
-			"answer of the first basket (42.00): %s; the customer believes the 999.00 basket was ordered, but only the "+
-			"42.00 one was; a reused key with a different request must be refused (422 Unprocessable Entity)", reused)
+		env.FailWith(story.Crosstalk, told, "the request that reused checkout k-1's key for another basket (999.00) was "+
+			"given the answer of the first basket (42.00), as if it were a retry: the customer believes the 999.00 "+
+			"basket was ordered, but only the 42.00 one was; a reused key with a different request must be refused "+
+			"(422 Unprocessable Entity)")
 	}
 	if reused.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("the request that reused checkout k-1's key for another basket got: %s; a key reused with a "+
