@@ -29,6 +29,7 @@ func TestBridgeCrashLosesNoOrder(t *testing.T) {
 			"as it committed its first transaction that wrote to phone_orders (the commit never reached the database)"},
 	} {
 		t.Run(crash.name, func(t *testing.T) {
+			t.Parallel() // each crash in a world of its own
 			env := harness.New(t)
 			events, billingQ := phoneShop(env)
 			deskWrites(env, "L-1", "o-1", "L-2", "o-2")

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 // holdLimit caps how long a test barrier holds one service waiting for the other. Both arrive within milliseconds
 // when the code calls its hook where the hook's comment says; the limit is paid only by code that cannot get there
 // twice (a lock taken before the hook).
-const holdLimit = 1500 * time.Millisecond
+const holdLimit = 2 * time.Second
 
 var (
 	checkouts = story.Expect{Item: "checkout", From: "made by the customer", Done: "turned into an order"}

@@ -29,7 +29,8 @@ func TestDoubleClickMakesOneOrder(t *testing.T) {
 	gate := fault.NewBarrier(2, holdLimit, func() {
 		env.Log("test", "both attempts of checkout k-1 are about to write, one on each Sales instance: released together")
 	})
-	a, b := startSales(env, "sales-a", gate), startSales(env, "sales-b", gate)
+	hold := func(string) { gate.Wait() }
+	a, b := startSales(env, "sales-a", hold), startSales(env, "sales-b", hold)
 	customer := newBrowser(env)
 	req := OrderRequest{Customer: "ann", Cents: 4200}
 
@@ -116,6 +117,7 @@ func TestSalesDiesWhileCommittingAnOrder(t *testing.T) {
 		{"right after the commit", fault.AfterCommitTo("orders", 1), "right after the order committed"},
 	} {
 		t.Run(crash.name, func(t *testing.T) {
+			t.Parallel() // each crash in a world of its own
 			env := harness.New(t)
 			env.Exec(SalesSchema)
 			a, b := startSales(env, "sales-a", nil), startSales(env, "sales-b", nil)
@@ -192,19 +194,19 @@ type salesAPI struct {
 	url  string // its POST /orders
 }
 
-// startSales starts a Sales API instance as the process called name and waits until it listens. With gate set,
-// every request the instance serves waits at the gate just before it writes.
-func startSales(env *harness.Env, name string, gate *fault.Barrier) *salesAPI {
+// startSales starts a Sales API instance as the process called name and waits until it listens. With hold set,
+// every request the instance serves calls it with its key just before it writes, and waits until it returns.
+func startSales(env *harness.Env, name string, hold func(key string)) *salesAPI {
 	env.T.Helper()
 	args := harness.Args{}
-	if gate != nil {
+	if hold != nil {
 		args["line-up"] = "yes"
 	}
 	proc := env.SpawnRole(name, "sales", args)
 	addr := make(chan string, 1)
 	proc.On("listening", func(a string) string { addr <- a; return "" })
-	if gate != nil {
-		proc.On("before-write", func(string) string { gate.Wait(); return "" })
+	if hold != nil {
+		proc.On("before-write", func(key string) string { hold(key); return "" })
 	}
 	select {
 	case a := <-addr:
