@@ -76,8 +76,9 @@ func TestBridgeKeepsGoingAfterFailedDeletes(t *testing.T) {
 		bridgeState(bridge))
 }
 
-// Two bridges run at once (a second instance, or a deploy where the old one has not stopped yet). The test holds
-// each just before its first publish until both are there, then lets them go together. Nothing crashes, so every
+// Two bridges run at once (a second instance, or a deploy where the old one has not stopped yet). The second starts
+// once the first has taken its first row and is about to publish it; the test holds each there until both are
+// there, then lets them go together. Nothing crashes, so every
 // phone order must be published once, not once per bridge, and charged once. (This passes in the starter: it fails
 // when a bridge can take a row another bridge is still forwarding.)
 func TestTwoBridgesForwardEachRowOnce(t *testing.T) {
@@ -88,6 +89,7 @@ func TestTwoBridgesForwardEachRowOnce(t *testing.T) {
 		env.Log("test", "both bridges are about to publish their first phone order: released together")
 	})
 	a := startBridge(env, "bridge-a", events, gate)
+	env.Eventually(func() bool { return gate.Arrived() > 0 }) // bridge-a holds its first row, ready to publish
 	b := startBridge(env, "bridge-b", events, gate)
 	settleBridge(env, billingQ, a, b)
 	if !gate.Full() {

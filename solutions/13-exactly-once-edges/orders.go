@@ -19,7 +19,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -67,28 +66,55 @@ func (o *Orders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.hold(key)
-	answer, err := o.createOnce(r.Context(), key, req)
-	if errors.Is(err, errKeyReused) {
-		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-		return
-	}
+	status, body, err := o.createOnce(r.Context(), key, req)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(answer.Status)
-	_, _ = w.Write([]byte(answer.Body))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
 }
 
-// storedAnswer is the response given to the first attempt of a checkout, kept to be given to every retry.
-type storedAnswer struct {
-	Status int
-	Body   string
-}
+// keyReused is the answer to a request whose key was first used for a different request.
+const keyReused = `{"error":"this Idempotency-Key was first used for a different order: make a new key for a new checkout"}`
 
-// errKeyReused says that a request came with a key that a different request used first.
-var errKeyReused = errors.New("the key was first used for a different order: make a new key for a new checkout")
+// createOnce creates the order for a checkout, unless an attempt with the same key already did, and returns the
+// answer for this attempt: its own; the first attempt's, stored with the key; or 422 when the key was first used for
+// a different request. The key, the order and its outbox row are written in one transaction, so either all three
+// exist or none does.
+func (o *Orders) createOnce(ctx context.Context, key string, req OrderRequest) (status int, body string, err error) {
+	orderID := newOrderID()
+	mine, err := json.Marshal(OrderResponse{OrderID: orderID})
+	if err != nil {
+		return 0, "", fmt.Errorf("encode answer: %w", err)
+	}
+	fp := fingerprint(req)
+	status, body = http.StatusCreated, string(mine)
+	err = pgx.BeginFunc(ctx, o.DB, func(tx pgx.Tx) error {
+		// The primary key decides. A second attempt waits here until the first commits (then inserts nothing) or
+		// rolls back (then this one goes ahead).
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key) DO NOTHING`, key, fp, status, body)
+		if err != nil {
+			return fmt.Errorf("claim checkout %s: %w", key, err)
+		}
+		if tag.RowsAffected() == 1 {
+			return insertOrder(ctx, tx, key, orderID, req)
+		}
+		var first string // another attempt owns this checkout: write nothing, answer what it answered
+		err = tx.QueryRow(ctx, `SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1`, key).
+			Scan(&first, &status, &body)
+		if err != nil {
+			return fmt.Errorf("read the stored answer of %s: %w", key, err)
+		}
+		if first != fp {
+			status, body = http.StatusUnprocessableEntity, keyReused // not a retry: another request
+		}
+		return nil
+	})
+	return status, body, err
+}
 
 // fingerprint identifies a request by what the API acts on: the order as decoded, encoded again, so a retry that
 // formats the same order differently is still the same request.
@@ -96,56 +122,6 @@ func fingerprint(req OrderRequest) string {
 	canonical, _ := json.Marshal(req) // a struct of a string and an int always encodes
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:])
-}
-
-// createOnce creates the order for a checkout, unless an attempt with the same key already did, and returns the
-// answer for this attempt: its own or the first attempt's; errKeyReused when the key was first used for another
-// request. The key, the order and its outbox row are written in one transaction, so either all three exist or none
-// does.
-func (o *Orders) createOnce(ctx context.Context, key string, req OrderRequest) (storedAnswer, error) {
-	orderID := newOrderID()
-	body, err := json.Marshal(OrderResponse{OrderID: orderID})
-	if err != nil {
-		return storedAnswer{}, fmt.Errorf("encode answer: %w", err)
-	}
-	mine := storedAnswer{Status: http.StatusCreated, Body: string(body)}
-	fp := fingerprint(req)
-	var answer storedAnswer
-	err = pgx.BeginFunc(ctx, o.DB, func(tx pgx.Tx) error {
-		// The primary key decides. A second attempt waits here until the first commits (then inserts nothing) or
-		// rolls back (then this one goes ahead).
-		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (key) DO NOTHING`, key, fp, mine.Status, mine.Body)
-		if err != nil {
-			return fmt.Errorf("claim checkout %s: %w", key, err)
-		}
-		if tag.RowsAffected() == 0 {
-			answer, err = answerFor(ctx, tx, key, fp) // another attempt owns this checkout: write nothing
-			return err
-		}
-		answer = mine
-		return insertOrder(ctx, tx, key, orderID, req)
-	})
-	return answer, err
-}
-
-// answerFor reads what the first attempt of a checkout was told. A request whose fingerprint differs from the first
-// one's is not a retry: errKeyReused.
-func answerFor(ctx context.Context, tx pgx.Tx, key, fp string) (storedAnswer, error) {
-	var first string
-	var a storedAnswer
-	err := tx.QueryRow(ctx, `SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1`, key).
-		Scan(&first, &a.Status, &a.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return storedAnswer{}, fmt.Errorf("checkout %s has no stored answer", key)
-	}
-	if err != nil {
-		return storedAnswer{}, fmt.Errorf("read stored answer of %s: %w", key, err)
-	}
-	if first != fp {
-		return storedAnswer{}, fmt.Errorf("%s %s: %w", IdempotencyHeader, key, errKeyReused)
-	}
-	return a, nil
 }
 
 // hold calls the BeforeWrite hook, if any.
