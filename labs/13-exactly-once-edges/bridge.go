@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
@@ -25,7 +24,11 @@ type Bridge struct {
 	DB     *pgxpool.Pool    // the legacy database
 	Broker *amqp.Connection // owned by the caller
 	Events string           // the exchange to publish to
-	Points *fault.Points    // where the test may make the bridge crash; nil never crashes
+	// BeforePublish, when set, is called with a row's msg_id just before the bridge publishes that row. Tests use it
+	// to hold two bridges at the same point.
+	BeforePublish func(msgID string)
+	// Logf, when set, is where the bridge reports trouble it lives through (in the tests: a line of the timeline).
+	Logf func(format string, args ...any)
 }
 
 // phoneOrder is one row of the legacy table.
@@ -46,17 +49,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return fmt.Errorf("confirm mode: %w", err)
 	}
 	for {
+		// TODO(lab): the first error ends the bridge for good: one failed statement in the legacy database, and
+		// the phone desk's orders pile up in the table until someone restarts it. Live through what can succeed
+		// when tried again.
 		moved, err := b.forwardOne(ctx, ch)
 		if err != nil {
 			return err
 		}
-		if moved {
-			continue
-		}
-		select {
-		case <-ctx.Done():
+		if !moved && !pause(ctx, bridgePoll) {
 			return nil
-		case <-time.After(bridgePoll):
 		}
 	}
 }
@@ -65,17 +66,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 func (b *Bridge) forwardOne(ctx context.Context, ch *amqp.Channel) (bool, error) {
 	// TODO(lab): the row is deleted (and committed) before the broker has confirmed the message: a crash in between
 	// loses the order. And each forward gets a fresh id, so when the desk wrote a message twice, Billing cannot tell
-	// it is the same one. Keep the row locked while you publish, delete it only after the confirm (a crash before
-	// the commit leaves it in the table, to be sent again), and publish with the desk's own msg_id.
+	// it is the same one. Let go of a row only once the broker has its message, without letting a second bridge
+	// take the same row meanwhile, and keep the desk's identity of the message.
 	row, err := b.take(ctx)
 	if err != nil || row == nil {
 		return false, err
 	}
-	b.Points.At(fault.AfterCommit)
+	b.beforePublish(row.MsgID)
 	if err := Publish(ctx, ch, b.Events, uuid.NewString(), row.Order); err != nil {
 		return false, err
 	}
-	b.Points.At(fault.AfterPublish)
 	return true, nil
 }
 
@@ -115,4 +115,21 @@ func deleteRow(ctx context.Context, tx pgx.Tx, position int64) error {
 		return fmt.Errorf("delete phone order %d: %w", position, err)
 	}
 	return nil
+}
+
+// beforePublish calls the BeforePublish hook, if any.
+func (b *Bridge) beforePublish(msgID string) {
+	if b.BeforePublish != nil {
+		b.BeforePublish(msgID)
+	}
+}
+
+// pause waits d, and reports false if ctx was done first.
+func pause(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }

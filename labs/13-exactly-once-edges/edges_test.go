@@ -3,24 +3,32 @@
 package edges
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"msglabs/shared/fault"
 	"msglabs/shared/harness"
-	"msglabs/shared/shop"
 	"msglabs/shared/story"
 )
 
-// holdLimit caps how long the barrier holds one request waiting for the other.
+// The services of this lab run in OS processes of their own (harness.Spawn): a restarted Sales, Billing or bridge is
+// a new process with empty memory, and two instances share none, as in production. A package-level map, mutex or id
+// drawn at start-up cannot fake what only the database or a stable id can do. The crashes are read off the wire
+// (fault.BeforeCommitTo, fault.AfterCommitTo, fault.BeforeAckOf, …), so they happen where the database commits or
+// the broker is told, wherever the code is.
+func TestMain(m *testing.M) {
+	harness.Main(m, harness.Roles{"sales": runSales, "billing": runBilling, "bridge": runBridge})
+}
+
+// holdLimit caps how long a test barrier holds one service waiting for the other. Both arrive within milliseconds
+// when the code calls its hook where the hook's comment says; the limit is paid only by code that cannot get there
+// twice (a lock taken before the hook).
 const holdLimit = 2 * time.Second
 
 var (
@@ -29,202 +37,68 @@ var (
 	charged   = story.Expect{Item: "order", From: "taken by the phone desk", Done: "charged by Billing"}
 )
 
-// The customer double-clicks "buy": two POST /orders with the same Idempotency-Key arrive together. Both are held
-// just before they write, then released at once. Later the browser retries once more after a timeout. One checkout
-// must make one order, and every attempt must be told the same order number.
-func TestDoubleClickMakesOneOrder(t *testing.T) {
-	env := harness.New(t)
-	env.Exec(SalesSchema)
-	gate := fault.NewBarrier(2, holdLimit, func() {
-		env.Log("sales", "2 attempts of checkout k-1 are about to write: released together")
-	})
-	api := &Orders{DB: env.Process("sales").Pool(), BeforeWrite: func(string) { gate.Wait() }}
-	req := OrderRequest{Customer: "ann", Cents: 4200}
-
-	answers := make([]answer, 2)
-	var wg sync.WaitGroup
-	for i := range answers {
-		wg.Add(1)
-		go func() { defer wg.Done(); answers[i] = post(env, api, "k-1", req) }()
+// runSales runs one Sales API instance in its own process: an HTTP server on a free loopback port, whose address it
+// tells the test. With "line-up" set, every request asks the test just before it writes, and waits for the answer.
+func runSales(ctx context.Context, s *harness.Service) error {
+	api := &Orders{DB: s.Pool()}
+	if s.Arg("line-up") != "" {
+		api.BeforeWrite = func(key string) { s.Call("before-write", key) }
 	}
-	wg.Wait()
-	if !gate.Full() {
-		t.Fatalf("only %d of 2 requests called BeforeWrite: call o.BeforeWrite(key) in every request, just before its "+
-			"transaction writes anything, so the test can hold both at that point", gate.Arrived())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
 	}
-	answers = append(answers, post(env, api, "k-1", req)) // the browser's retry after a timeout
-
-	env.ExactlyOnce(checkouts, []string{"k-1"}, env.Strings(`SELECT idempotency_key FROM orders`),
-		"the browser sent POST /orders with Idempotency-Key k-1 twice at once (a double click); both attempts "+
-			"were held just before writing and released together",
-		"the customer was told: "+describe(answers))
-	if n := env.Int(`SELECT count(*) FROM outbox`); n != 1 {
-		env.Fail(story.Duplicate, "OrderPlaced was put in the outbox %d times for the one order of checkout k-1", n)
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: harness.Patience}
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	s.Call("listening", ln.Addr().String())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
 	}
-	orderID := env.Strings(`SELECT id FROM orders`)[0]
-	for i, a := range answers {
-		if a.Status != http.StatusCreated {
-			env.Fail(story.Lost, "attempt %d of checkout k-1 was answered %d %s although order %s exists: every attempt "+
-				"must get the stored answer (201 Created, order %s)", i+1, a.Status, http.StatusText(a.Status), orderID, orderID)
-		}
-		if a.OrderID != orderID {
-			env.Fail(story.Duplicate, "the customer was told two order numbers for checkout k-1 (%s), but only order %s "+
-				"exists: every attempt must get the stored answer", describe(answers), orderID)
-		}
+	return nil
+}
+
+// runBilling runs one Billing instance in its own process.
+func runBilling(ctx context.Context, s *harness.Service) error {
+	b := &Billing{DB: s.Pool(), Events: s.Arg("exchange")}
+	return b.Consume(ctx, s.MustDial(), s.Arg("queue"))
+}
+
+// runBridge runs one bridge in its own process. With "line-up" set, the bridge asks the test just before it
+// publishes a row, and waits for the answer.
+func runBridge(ctx context.Context, s *harness.Service) error {
+	b := &Bridge{DB: s.Pool(), Broker: s.MustDial(), Events: s.Arg("exchange"), Logf: s.Logf}
+	if s.Arg("line-up") != "" {
+		b.BeforePublish = func(msgID string) { s.Call("before-publish", msgID) }
 	}
+	return b.Run(ctx)
 }
 
-// Different checkouts are different orders, even from the same customer with the same amount.
-func TestEachCheckoutIsOneOrder(t *testing.T) {
-	env := harness.New(t)
-	env.Exec(SalesSchema)
-	api := &Orders{DB: env.Process("sales").Pool()}
-	req := OrderRequest{Customer: "bob", Cents: 1000}
-	first := post(env, api, "k-1", req)
-	second := post(env, api, "k-2", req)
-	again := post(env, api, "k-1", req)
-
-	env.ExactlyOnce(checkouts, []string{"k-1", "k-2"}, env.Strings(`SELECT idempotency_key FROM orders`))
-	if first.OrderID == second.OrderID || again.OrderID != first.OrderID {
-		t.Fatalf("answers: k-1 → %s, k-2 → %s, k-1 again → %s: want two different orders, and the retry of k-1 told "+
-			"the first one", first.OrderID, second.OrderID, again.OrderID)
-	}
-}
-
-// Billing publishes OrderBilled, then dies before acking OrderPlaced. The broker redelivers; Billing (idempotent)
-// does not charge again but publishes OrderBilled again, as it must. Shipping must still send one parcel.
-func TestBilledAgainIsShippedOnce(t *testing.T) {
-	env := harness.New(t)
-	env.Exec(BillingSchema)
-	env.Exec(ShippingSchema)
-	events, billingQ, shippingQ := env.Name("events"), env.Name("billing"), env.Name("shipping")
-	declare(env, events, billingQ, "OrderPlaced")
-	declare(env, events, shippingQ, "OrderBilled")
-	startShipping(env, shippingQ)
-
-	billing := env.Process("billing")
-	billing.Points.Arm(fault.AfterPublish)
-	startBilling(env, billing, events, billingQ)
-	placed := env.Publisher("sales").Send(events, "OrderPlaced", shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: 4200})
-	waitCrash(env, billing, "Billing", fault.AfterPublish)
-	if !env.Eventually(func() bool { return env.MustDepth(billingQ) == 1 }) {
-		t.Fatalf("the broker did not requeue %s after Billing crashed", placed)
-	}
-
-	startBilling(env, env.Process("billing"), events, billingQ)
-	env.Settle(func() bool {
-		return len(env.Strings(`SELECT order_id FROM parcels`)) > 1 || idle(env, billingQ, shippingQ)
-	}, billingQ, shippingQ)
-
-	env.ExactlyOnce(charged, []string{"o-1"}, env.Strings(`SELECT order_id FROM charges`))
-	env.ExactlyOnce(shipped, []string{"o-1"}, env.Strings(`SELECT order_id FROM parcels`),
-		fmt.Sprintf("Billing crashed at %q (after publishing OrderBilled, before acking %s) and handled the redelivered "+
-			"%s again", fault.AfterPublish, placed, placed),
-		"Shipping's inbox saw these OrderBilled ids: "+strings.Join(env.Strings(`SELECT message_id FROM shipping_inbox ORDER BY message_id`), ", "))
-}
-
-// The bridge dies at its first step after taking a row from the phone desk's table: between deleting the row and
-// the broker's confirm, or between the confirm and deleting the row, whichever its code does first. It is restarted.
-// Every phone order must be charged exactly once.
-func TestBridgeCrashLosesNoOrder(t *testing.T) {
-	env := harness.New(t)
-	env.Exec(BillingSchema)
-	env.Exec(LegacySchema)
-	events, billingQ := env.Name("events"), env.Name("billing")
-	declare(env, events, billingQ, "OrderPlaced")
-	deskWrites(env, "L-1", "o-1", "L-2", "o-2")
-	startBilling(env, env.Process("billing"), events, billingQ)
-
-	bridge := env.Process("bridge")
-	bridge.Points.Arm(fault.AfterCommit)
-	bridge.Points.Arm(fault.AfterPublish)
-	startBridge(env, bridge, events)
-	waitCrash(env, bridge, "the bridge", fault.AfterCommit+"\" or \""+fault.AfterPublish)
-	startBridge(env, env.Process("bridge"), events)
-	settleBridge(env, billingQ)
-
-	env.ExactlyOnce(charged, []string{"o-1", "o-2"}, env.Strings(`SELECT order_id FROM charges`),
-		"the bridge crashed after taking o-1 from the phone desk's table, and was restarted",
-		fmt.Sprintf("rows left in the table: %d", env.Int(`SELECT count(*) FROM phone_orders`)))
-}
-
-// The phone desk timed out on its INSERT and wrote order o-1 again, with the same msg_id. The bridge forwards what
-// it finds; Billing's inbox must be able to tell that the second copy is the same message.
-func TestBridgeKeepsTheDesksIDs(t *testing.T) {
-	env := harness.New(t)
-	env.Exec(BillingSchema)
-	env.Exec(LegacySchema)
-	events, billingQ := env.Name("events"), env.Name("billing")
-	declare(env, events, billingQ, "OrderPlaced")
-	deskWrites(env, "L-1", "o-1", "L-1", "o-1", "L-2", "o-2")
-	startBilling(env, env.Process("billing"), events, billingQ)
-	startBridge(env, env.Process("bridge"), events)
-	settleBridge(env, billingQ)
-
-	env.ExactlyOnce(charged, []string{"o-1", "o-2"}, env.Strings(`SELECT order_id FROM charges`),
-		"the phone desk wrote o-1 twice with msg_id L-1 (its own retry); Billing's inbox saw the ids: "+
-			strings.Join(env.Strings(`SELECT message_id FROM billing_inbox ORDER BY message_id`), ", "))
-}
-
-// answer is what the customer's browser got back.
-type answer struct {
-	Status  int
-	OrderID string
-}
-
-// post is the customer's browser sending POST /orders for checkout key.
-func post(env *harness.Env, api http.Handler, key string, req OrderRequest) answer {
-	env.T.Helper()
-	body, _ := json.Marshal(req)
-	r := httptest.NewRequest(http.MethodPost, "/orders", bytes.NewReader(body))
-	r.Header.Set(IdempotencyHeader, key)
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, r)
-	var resp OrderResponse
-	_ = json.Unmarshal(rec.Body.Bytes(), &resp)
-	a := answer{Status: rec.Code, OrderID: resp.OrderID}
-	env.Log("customer", "POST /orders (Idempotency-Key %s) → %d %s, order %q", key, a.Status, http.StatusText(a.Status), a.OrderID)
-	return a
-}
-
-func describe(answers []answer) string {
-	parts := make([]string, len(answers))
-	for i, a := range answers {
-		parts[i] = fmt.Sprintf("%d with order %q", a.Status, a.OrderID)
-	}
-	return strings.Join(parts, "; ")
-}
-
-// declare binds a durable queue to the events exchange for one message type, as the test's setup.
-func declare(env *harness.Env, exchange, queue, messageType string) {
+// declare binds a durable queue to the events exchange for each message type, as the test's setup.
+func declare(env *harness.Env, exchange, queue string, messageTypes ...string) {
 	env.T.Helper()
 	ch, err := env.Process("setup").MustDial().Channel()
 	if err != nil {
 		env.T.Fatalf("open channel: %v", err)
 	}
 	defer ch.Close()
-	if err := DeclareSubscriber(ch, exchange, queue, messageType); err != nil {
-		env.T.Fatal(err)
+	for _, mt := range messageTypes {
+		if err := DeclareSubscriber(ch, exchange, queue, mt); err != nil {
+			env.T.Fatal(err)
+		}
 	}
 }
 
-// deskWrites is the phone desk inserting rows: pairs of msg_id and order id.
-func deskWrites(env *harness.Env, pairs ...string) {
+// startBilling starts a Billing instance as the process called name (a process of its own) and waits until it is
+// consuming.
+func startBilling(env *harness.Env, name, events, queue string) *harness.Process {
 	env.T.Helper()
-	for i := 0; i < len(pairs); i += 2 {
-		env.Exec(`INSERT INTO phone_orders (msg_id, order_id, customer, cents) VALUES ($1, $2, 'cal', 2500)`, pairs[i], pairs[i+1])
-		env.Log("desk", "INSERT phone order %s (msg_id %s)", pairs[i+1], pairs[i])
-	}
-}
-
-func startBilling(env *harness.Env, proc *harness.Process, events, queue string) {
-	env.T.Helper()
-	b := &Billing{DB: proc.Pool(), Events: events, Points: proc.Points}
-	conn := proc.MustDial()
-	proc.Go(func(ctx context.Context) error { return b.Consume(ctx, conn, queue) })
+	proc := env.SpawnRole(name, "billing", harness.Args{"exchange": events, "queue": queue})
 	waitConsumer(env, proc, queue)
+	return proc
 }
 
+// startShipping starts Shipping (the kit's code, not yours) in the test's own process.
 func startShipping(env *harness.Env, queue string) {
 	env.T.Helper()
 	proc := env.Process("shipping")
@@ -234,12 +108,6 @@ func startShipping(env *harness.Env, queue string) {
 	waitConsumer(env, proc, queue)
 }
 
-func startBridge(env *harness.Env, proc *harness.Process, events string) {
-	env.T.Helper()
-	b := &Bridge{DB: proc.Pool(), Broker: proc.MustDial(), Events: events, Points: proc.Points}
-	proc.Go(b.Run)
-}
-
 func waitConsumer(env *harness.Env, proc *harness.Process, queue string) {
 	env.T.Helper()
 	if !env.Eventually(func() bool { _, c, err := env.QueueDepth(queue); return err == nil && c > 0 }) {
@@ -247,14 +115,23 @@ func waitConsumer(env *harness.Env, proc *harness.Process, queue string) {
 	}
 }
 
-// waitCrash waits for an armed crash point to fire.
-func waitCrash(env *harness.Env, proc *harness.Process, who, point string) {
+// waitCrash waits until proc has died of the crash armed on it, and fails the test saying what it never did
+// otherwise.
+func waitCrash(env *harness.Env, proc *harness.Process, never string) {
 	env.T.Helper()
 	select {
-	case <-proc.Points.Crashed():
+	case <-proc.Crashed():
 	case <-time.After(harness.Patience):
-		env.T.Fatalf("%s never reached the crash point %q: keep the Points.At calls where they are (errors: %v)\n%s",
-			who, point, proc.Err(), env.Timeline)
+		env.T.Fatalf("%s %s (errors: %v)\n%s", proc.Name, never, proc.Err(), env.Timeline)
+	}
+}
+
+// brokerNoticed waits until the broker has dropped the consumers of a dead process on queue, which it does in the
+// same step as requeueing what they had not acked.
+func brokerNoticed(env *harness.Env, queue string) {
+	env.T.Helper()
+	if !env.WaitConsuming(queue, 0) {
+		env.T.Fatalf("the broker still counts a consumer on %q %v after it died", env.Short(queue), harness.Patience)
 	}
 }
 
@@ -268,12 +145,40 @@ func idle(env *harness.Env, queues ...string) bool {
 	return env.Unacked() == 0
 }
 
-// settleBridge waits until the bridge has taken every row of the phone desk's table (at most harness.Patience: a
-// bridge that leaves rows behind is judged by what Billing got), then until Billing has handled everything it was
-// sent and nothing has moved for harness.Quiet. Waiting for the table first matters: a restarted bridge polls the
-// database, which the wire does not show, and may be slower to start than a quiet period.
-func settleBridge(env *harness.Env, billingQ string) {
-	env.T.Helper()
-	env.Eventually(func() bool { return env.Int(`SELECT count(*) FROM phone_orders`) == 0 })
-	env.Settle(func() bool { return false }, billingQ)
+// publishedBy returns the ids of the messages that the processes whose names start with actor published, in order,
+// as the wire saw them.
+func publishedBy(env *harness.Env, actor string) []string {
+	var ids []string
+	for _, e := range env.Timeline.Entries() {
+		if e.Kind == story.Publish && strings.HasPrefix(e.Actor, actor) {
+			ids = append(ids, e.Message)
+		}
+	}
+	return ids
+}
+
+// repeated returns the ids that occur more than once in ids, each once, with how often: "L-1 (2 times)".
+func repeated(ids []string) []string {
+	count := map[string]int{}
+	var order []string
+	for _, id := range ids {
+		if count[id] == 0 {
+			order = append(order, id)
+		}
+		count[id]++
+	}
+	var out []string
+	for _, id := range order {
+		if count[id] > 1 {
+			out = append(out, fmt.Sprintf("%s (%d times)", id, count[id]))
+		}
+	}
+	return out
+}
+
+// armed is a crash the tests make a service die of, with its words for the story.
+type armed struct {
+	name string        // the sub-test's name
+	at   fault.Trigger // when the service dies
+	what string        // what that did, for the story
 }

@@ -50,10 +50,11 @@ func (o *Orders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad order: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	// TODO(lab): "look, then create" lets two attempts with the same key through when they arrive together: both
-	// look, both find nothing, both create. Let the database decide instead: in the transaction that writes the
-	// order and its outbox row, also INSERT the key with the response into idempotency_keys (ON CONFLICT DO
-	// NOTHING). If that inserted nothing, another attempt owns the key: roll back and answer the stored response.
+	// TODO(lab): "look, then create" lets two attempts of one checkout through when they arrive together, on one
+	// Sales instance or on two: both look, both find nothing, both create an order. And a key reused with another
+	// basket is answered as if it were a retry, with the first basket's order. Let the database decide which attempt
+	// owns a checkout, in the transaction that writes the order; tell every retry what the first attempt was told;
+	// refuse a different request that reuses a key (422 Unprocessable Entity) and make no order for it.
 	existing, err := o.findOrder(r.Context(), key)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

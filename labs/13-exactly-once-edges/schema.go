@@ -3,7 +3,9 @@ package edges
 // You do not need to edit this file: it holds the tables of the three services in this lab.
 
 // SalesSchema is Sales' database: the orders its HTTP API creates, the outbox their OrderPlaced events wait in, and
-// the table of idempotency keys the API team added for you (the starter does not use it yet).
+// the table of idempotency keys the API team added for you (the starter does not use it yet). A key belongs to the
+// request that first used it: the fingerprint column is there to tell a retry (the same request again) from a
+// different request that reuses the key.
 const SalesSchema = `
 CREATE TABLE orders (
 	id              text PRIMARY KEY,
@@ -17,9 +19,10 @@ CREATE TABLE outbox (
 	body       jsonb NOT NULL
 );
 CREATE TABLE idempotency_keys (
-	key    text PRIMARY KEY, -- the Idempotency-Key header of a POST /orders
-	status int  NOT NULL,    -- the HTTP status the first request answered
-	body   text NOT NULL     -- the body it answered, to be sent again to every retry
+	key         text PRIMARY KEY, -- the Idempotency-Key header of a POST /orders
+	fingerprint text NOT NULL,    -- what identifies the request that first used the key (a hash of it, say)
+	status      int  NOT NULL,    -- the HTTP status the first request answered
+	body        text NOT NULL     -- the body it answered, to be sent again to every retry
 )`
 
 // BillingSchema is Billing's database: its inbox of handled message ids (lab 5) and the charges it made.

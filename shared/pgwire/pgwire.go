@@ -186,6 +186,9 @@ func (c *Conn) startupMessage(msg []byte) Event {
 	case protocolV3:
 		c.startup = false
 	case cancelRequest:
+		// A connection of its own that asks the server to cancel another one's query (pgx opens one when a
+		// context ends a query); the server closes it once it has read the request: the end is the client's doing.
+		return Event{Kind: Terminate}
 	default:
 		c.lost = true
 	}

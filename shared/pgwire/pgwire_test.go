@@ -299,3 +299,16 @@ func TestSplitAndStatements(t *testing.T) {
 		t.Fatalf("a 0-byte start-up message was not refused: %d", n)
 	}
 }
+
+// A CancelRequest comes on a connection of its own, which the server closes once it has read it: that end is the
+// client's doing (pgx sends one whenever a context ends a query), so it reads as the client's goodbye.
+func TestCancelRequestIsTheClientsGoodbye(t *testing.T) {
+	msg := []byte{0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 0, 0, 0, 2} // length 16, code 80877102, pid, key
+	c := pgwire.NewConn()
+	if n := c.Split(false, msg); n != len(msg) {
+		t.Fatalf("Split took %d bytes of a %d-byte CancelRequest", n, len(msg))
+	}
+	if ev := c.Frontend(msg); ev.Kind != pgwire.Terminate {
+		t.Fatalf("a CancelRequest was read as event kind %v, want Terminate (the server's close of it is asked for)", ev.Kind)
+	}
+}

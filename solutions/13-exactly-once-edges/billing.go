@@ -2,10 +2,14 @@
 
 // Why this fix: Billing publishes OrderBilled again whenever an OrderPlaced is redelivered, because it cannot know
 // whether the first attempt's publish went out. That is right, but only if the copy is recognisably a copy: the id
-// is now derived (UUIDv5) from the incoming message id and the purpose, so every attempt publishes the same id and
-// Shipping's inbox drops the second one. No table and no lookup are needed, which is why deterministic ids are the
-// cheapest way to make a re-publish safe. This is one good answer, not the only one: storing the outgoing messages
-// with their ids in Billing's transaction (an outbox, lab 6) works as well.
+// is now derived (UUIDv5) from the incoming message id and the purpose, so every attempt publishes the same id, on
+// any instance and after any restart, and Shipping's inbox drops the second one. The namespace is a constant: one
+// drawn at start-up would give a restarted Billing other ids. The incoming id is part of the name, so two different
+// OrderPlaced for one order get two different OrderBilled ids; the purpose is part of it, so OrderBilled never
+// carries the id of the OrderPlaced it answers (a service that records both with one inbox keeps both). No table and
+// no lookup are needed, which is why deterministic ids are the cheapest way to make a re-publish safe. This is one
+// good answer, not the only one: storing the outgoing messages with their ids in Billing's transaction (an outbox,
+// lab 6) works as well.
 
 package edges
 
@@ -18,7 +22,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
@@ -28,8 +31,7 @@ import (
 // A Billing is safe for concurrent use; each Consume owns its channel.
 type Billing struct {
 	DB     *pgxpool.Pool
-	Events string        // the exchange Billing publishes OrderBilled to
-	Points *fault.Points // where the test may make Billing crash; nil never crashes
+	Events string // the exchange Billing publishes OrderBilled to
 }
 
 // Consume takes OrderPlaced events from queue until ctx is done.
@@ -67,7 +69,6 @@ func (b *Billing) handle(ctx context.Context, ch *amqp.Channel, d amqp.Delivery)
 	if err := Publish(ctx, ch, b.Events, billedID(d.MessageId), billed); err != nil {
 		return err
 	}
-	b.Points.At(fault.AfterPublish)
 	if err := d.Ack(false); err != nil {
 		return fmt.Errorf("ack %s: %w", d.MessageId, err)
 	}

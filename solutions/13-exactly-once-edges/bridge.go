@@ -3,10 +3,14 @@
 // Why this fix: a bridge hands a message from one store to another, and it must not let go of the message in the
 // first store before the second has it. The row now stays in the table, locked (FOR UPDATE SKIP LOCKED), while the
 // message is published and confirmed, and is deleted in the same transaction afterwards. A crash between the confirm
-// and the commit means the row is sent again: at-least-once, never lost. Because the bridge keeps the desk's msg_id
-// as the message id, that copy, and the copies the desk itself writes, carry the id of the original, and Billing's
-// inbox drops them. This is one good answer, not the only one: marking rows as sent instead of deleting them, or
-// forwarding batches with many confirms outstanding, keep the same two rules (confirm before forget, keep the id).
+// and the commit means the row is sent again: at-least-once, never lost. The lock, held until the commit, is also
+// what lets two bridges share the table: the second skips the row the first is forwarding, so each row is published
+// once when nothing fails. Because the bridge keeps the desk's msg_id as the message id, a copy it sends again, and
+// the copies the desk itself writes, carry the id of the original, and Billing's inbox drops them. Last, an error is
+// not the end: a failed statement rolls back, the row stays, and the bridge tries again after a pause; only a channel
+// the broker closed ends Run, for whoever runs the bridge to start it again. This is one good answer, not the only
+// one: marking rows as sent instead of deleting them, or forwarding batches with many confirms outstanding, keep the
+// same rules (confirm before forget, keep the id, one owner per row).
 
 package edges
 
@@ -20,12 +24,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
-// bridgePoll is how long the bridge waits before looking at an empty table again.
-const bridgePoll = 20 * time.Millisecond
+// How long the bridge waits before it looks at an empty table again, and before it tries again after a failed
+// forward.
+const (
+	bridgePoll  = 20 * time.Millisecond
+	bridgeRetry = 50 * time.Millisecond
+)
 
 // Bridge forwards the phone-order desk's table-queue (phone_orders, in PostgreSQL) to the shop's events exchange as
 // OrderPlaced, one row at a time, so the rest of the shop does not have to read the legacy table. Run it in one
@@ -34,7 +41,11 @@ type Bridge struct {
 	DB     *pgxpool.Pool    // the legacy database
 	Broker *amqp.Connection // owned by the caller
 	Events string           // the exchange to publish to
-	Points *fault.Points    // where the test may make the bridge crash; nil never crashes
+	// BeforePublish, when set, is called with a row's msg_id just before the bridge publishes that row. Tests use it
+	// to hold two bridges at the same point.
+	BeforePublish func(msgID string)
+	// Logf, when set, is where the bridge reports trouble it lives through (in the tests: a line of the timeline).
+	Logf func(format string, args ...any)
 }
 
 // phoneOrder is one row of the legacy table.
@@ -44,7 +55,8 @@ type phoneOrder struct {
 	Order    shop.OrderPlaced
 }
 
-// Run forwards rows until ctx is done.
+// Run forwards rows until ctx is done. A forward that fails is tried again after bridgeRetry (its row is still in
+// the table); Run returns an error only when the broker has closed its channel, on which nothing can succeed again.
 func (b *Bridge) Run(ctx context.Context) error {
 	ch, err := b.Broker.Channel()
 	if err != nil {
@@ -56,24 +68,28 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	for {
 		moved, err := b.forwardOne(ctx, ch)
-		if err != nil {
-			return err
-		}
-		if moved {
-			continue
-		}
-		select {
-		case <-ctx.Done():
+		switch {
+		case ctx.Err() != nil:
 			return nil
-		case <-time.After(bridgePoll):
+		case err != nil && ch.IsClosed():
+			return fmt.Errorf("the broker closed the bridge's channel: %w", err)
+		case err != nil:
+			b.logf("forwarding failed, trying again in %v: %v", bridgeRetry, err)
+			if !pause(ctx, bridgeRetry) {
+				return nil
+			}
+		case !moved:
+			if !pause(ctx, bridgePoll) {
+				return nil
+			}
 		}
 	}
 }
 
-// forwardOne moves the oldest row of the table to the broker. It reports false when the table is empty.
-// The row stays in the table, locked, until the broker has confirmed the message; only then is it deleted. A crash
-// before the commit rolls the delete back and the row is forwarded again, with the same id, so Billing's inbox
-// recognises the copy.
+// forwardOne moves the oldest row no other bridge holds to the broker. It reports false when there is none.
+// The row stays in the table, locked, until the broker has confirmed the message; only then is it deleted, in the
+// same transaction. A crash or an error before the commit rolls the delete back and the row is forwarded again,
+// with the same id, so Billing's inbox recognises the copy.
 func (b *Bridge) forwardOne(ctx context.Context, ch *amqp.Channel) (bool, error) {
 	moved := false
 	err := pgx.BeginFunc(ctx, b.DB, func(tx pgx.Tx) error {
@@ -81,21 +97,17 @@ func (b *Bridge) forwardOne(ctx context.Context, ch *amqp.Channel) (bool, error)
 		if err != nil || row == nil {
 			return err
 		}
+		b.beforePublish(row.MsgID)
 		if err := Publish(ctx, ch, b.Events, row.MsgID, row.Order); err != nil {
 			return err // rolled back: the row stays for the next attempt
 		}
-		b.Points.At(fault.AfterPublish)
 		if err := deleteRow(ctx, tx, row.Position); err != nil {
 			return err
 		}
 		moved = true
 		return nil
 	})
-	if err != nil {
-		return false, err
-	}
-	b.Points.At(fault.AfterCommit)
-	return moved, nil
+	return moved, err
 }
 
 // claimOldest locks the oldest row no other bridge holds, and returns it (nil if there is none).
@@ -120,4 +132,28 @@ func deleteRow(ctx context.Context, tx pgx.Tx, position int64) error {
 		return fmt.Errorf("delete phone order %d: %w", position, err)
 	}
 	return nil
+}
+
+// beforePublish calls the BeforePublish hook, if any.
+func (b *Bridge) beforePublish(msgID string) {
+	if b.BeforePublish != nil {
+		b.BeforePublish(msgID)
+	}
+}
+
+// pause waits d, and reports false if ctx was done first.
+func pause(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// logf reports trouble the bridge lives through, if it has a Logf.
+func (b *Bridge) logf(format string, args ...any) {
+	if b.Logf != nil {
+		b.Logf(format, args...)
+	}
 }

@@ -1,19 +1,24 @@
 //go:build solution
 
-// Why this fix: "look, then create" is a race: two attempts of one checkout can both look before either creates.
-// Now the database decides: the Idempotency-Key is a primary key, inserted with the answer in the same transaction
-// as the order and its outbox row. A second attempt blocks on that key until the first commits, inserts nothing, and
-// sends the first attempt's stored answer, so the customer sees one order number however often the browser retries.
-// If the first attempt fails, its transaction rolls back with the key, and the retry creates the order. This is one
-// good answer, not the only one: a unique index on orders.idempotency_key would stop the second order too, but the
-// stored answer is what lets every retry be told the same thing.
+// Why this fix: "look, then create" is a race: two attempts of one checkout can both look before either creates, on
+// one Sales instance or on two. Now the database decides: the Idempotency-Key is a primary key, inserted with a
+// fingerprint of the request and the answer in the same transaction as the order and its outbox row. A second attempt
+// blocks on that key until the first commits, inserts nothing, and is told the first attempt's stored answer, so the
+// customer sees one order number however often the browser retries. If the first attempt fails or its instance dies
+// before the commit, the key rolls back with the order, and the retry creates it. The fingerprint is what tells a
+// retry from a different request that reuses the key (a client bug, or a key made per session instead of per
+// checkout): that one is refused with 422 and makes no order, instead of being told "created" for a basket nobody
+// ordered. This is one good answer, not the only one: a unique index on orders.idempotency_key would stop the second
+// order too, but the stored answer and its fingerprint are what let every retry be told the same thing and a reused
+// key be refused.
 
 package edges
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -61,68 +66,62 @@ func (o *Orders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.hold(key)
-	answer, err := o.createOnce(r.Context(), key, req)
+	status, body, err := o.createOnce(r.Context(), key, req)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(answer.Status)
-	_, _ = w.Write([]byte(answer.Body))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
 }
 
-// storedAnswer is the response given to the first attempt of a checkout, kept to be given to every retry.
-type storedAnswer struct {
-	Status int
-	Body   string
-}
+// keyReused is the answer to a request whose key was first used for a different request.
+const keyReused = `{"error":"this Idempotency-Key was first used for a different order: make a new key for a new checkout"}`
 
 // createOnce creates the order for a checkout, unless an attempt with the same key already did, and returns the
-// answer for this attempt: its own, or the first attempt's. The key, the order and its outbox row are written in one
-// transaction, so either all three exist or none does.
-func (o *Orders) createOnce(ctx context.Context, key string, req OrderRequest) (storedAnswer, error) {
+// answer for this attempt: its own; the first attempt's, stored with the key; or 422 when the key was first used for
+// a different request. The key, the order and its outbox row are written in one transaction, so either all three
+// exist or none does.
+func (o *Orders) createOnce(ctx context.Context, key string, req OrderRequest) (status int, body string, err error) {
 	orderID := newOrderID()
-	body, err := json.Marshal(OrderResponse{OrderID: orderID})
+	mine, err := json.Marshal(OrderResponse{OrderID: orderID})
 	if err != nil {
-		return storedAnswer{}, fmt.Errorf("encode answer: %w", err)
+		return 0, "", fmt.Errorf("encode answer: %w", err)
 	}
-	mine := storedAnswer{Status: http.StatusCreated, Body: string(body)}
-	claimed := false
+	fp := fingerprint(req)
+	status, body = http.StatusCreated, string(mine)
 	err = pgx.BeginFunc(ctx, o.DB, func(tx pgx.Tx) error {
 		// The primary key decides. A second attempt waits here until the first commits (then inserts nothing) or
 		// rolls back (then this one goes ahead).
-		tag, err := tx.Exec(ctx,
-			`INSERT INTO idempotency_keys (key, status, body) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
-			key, mine.Status, mine.Body)
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key) DO NOTHING`, key, fp, status, body)
 		if err != nil {
 			return fmt.Errorf("claim checkout %s: %w", key, err)
 		}
-		if tag.RowsAffected() == 0 {
-			return nil // another attempt made this order: write nothing
+		if tag.RowsAffected() == 1 {
+			return insertOrder(ctx, tx, key, orderID, req)
 		}
-		claimed = true
-		return insertOrder(ctx, tx, key, orderID, req)
+		var first string // another attempt owns this checkout: write nothing, answer what it answered
+		err = tx.QueryRow(ctx, `SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1`, key).
+			Scan(&first, &status, &body)
+		if err != nil {
+			return fmt.Errorf("read the stored answer of %s: %w", key, err)
+		}
+		if first != fp {
+			status, body = http.StatusUnprocessableEntity, keyReused // not a retry: another request
+		}
+		return nil
 	})
-	if err != nil {
-		return storedAnswer{}, err
-	}
-	if claimed {
-		return mine, nil
-	}
-	return o.storedAnswer(ctx, key)
+	return status, body, err
 }
 
-// storedAnswer reads the answer the first attempt of a checkout gave.
-func (o *Orders) storedAnswer(ctx context.Context, key string) (storedAnswer, error) {
-	var a storedAnswer
-	err := o.DB.QueryRow(ctx, `SELECT status, body FROM idempotency_keys WHERE key = $1`, key).Scan(&a.Status, &a.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return storedAnswer{}, fmt.Errorf("checkout %s has no stored answer", key)
-	}
-	if err != nil {
-		return storedAnswer{}, fmt.Errorf("read stored answer of %s: %w", key, err)
-	}
-	return a, nil
+// fingerprint identifies a request by what the API acts on: the order as decoded, encoded again, so a retry that
+// formats the same order differently is still the same request.
+func fingerprint(req OrderRequest) string {
+	canonical, _ := json.Marshal(req) // a struct of a string and an int always encodes
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
 }
 
 // hold calls the BeforeWrite hook, if any.
