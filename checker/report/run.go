@@ -273,7 +273,14 @@ func chaos(res *kit.RunResult, o Options) []Line {
 		return append(out, binaryTrouble(res.Lab, c.Report)...)
 	}
 	out = append(out, Failure(t, 1)...)
-	if !strings.Contains(t.Story, "checker chaos") {
+	if c.Report.Hang != nil || c.Report.Exit != nil {
+		out = append(out, binaryTrouble(res.Lab, c.Report)...) // a schedule that hung says where
+	}
+	schedule := chaosSchedule(c.Report)
+	for _, l := range schedule {
+		out = append(out, Line{Kind: Story, Indent: 1, Text: l})
+	}
+	if len(schedule) == 0 && !strings.Contains(t.Story, "checker chaos") {
 		replay := o.cmd("chaos", res.Lab.Number)
 		if c.Seed != "" {
 			replay = o.cmd("chaos", res.Lab.Number, "--seed", c.Seed)
@@ -281,6 +288,33 @@ func chaos(res *kit.RunResult, o Options) []Line {
 		out = append(out, Line{Kind: Next, Indent: 1, Text: "replay: " + replay})
 	}
 	return out
+}
+
+// chaosSchedule finds, in the output of the chaos run that failed, the schedule in words the battery left as its
+// last words ("chaos run 2 of 8 failed (seed 501). What the schedule did:", the numbered choices, the replay line).
+func chaosSchedule(rep *gotest.Report) []string {
+	for _, t := range rep.Tests {
+		if t.Status != gotest.Fail || !strings.HasPrefix(t.Name, lab.ChaosTest+"/") {
+			continue
+		}
+		for i, line := range t.Output {
+			if _, after, ok := strings.Cut(line, "chaos run "); ok && strings.Contains(after, "What the schedule did:") {
+				var out []string
+				for _, l := range t.Output[i:] {
+					l = strings.TrimSpace(l)
+					if j := strings.Index(l, "chaos run "); j > 0 && len(out) == 0 {
+						l = l[j:] // drop the file:line prefix of the log line
+					}
+					out = append(out, l)
+					if strings.HasPrefix(l, "replay exactly this run:") {
+						break
+					}
+				}
+				return out
+			}
+		}
+	}
+	return nil
 }
 
 // verdict is the run's last word.

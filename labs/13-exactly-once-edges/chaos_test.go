@@ -23,6 +23,10 @@ import (
 // publishes OrderBilled, a slowed broker link; dead services are restarted. The invariants are the
 // lab's: one order per checkout and every attempt told it, a reused key refused, every phone order charged and shipped
 // exactly once, nothing left in the table.
+// chaosQuiet is how long the phone path may be silent on the wire before a chaos round calls it idle: many of the
+// bridge's polls of its table (bridgePoll), which the wire does not show.
+const chaosQuiet = 25 * bridgePoll
+
 func TestChaos(t *testing.T) {
 	chaos.Run(t, chaos.Battery{Seed: 1300, Runs: 8, Scenario: func(env *harness.Env, s *chaos.Schedule) {
 		frontDoorChaos(env, s)
@@ -216,7 +220,9 @@ func phoneChaos(env *harness.Env, s *chaos.Schedule) {
 			env.Int(`SELECT count(*) FROM parcels`) >= rows && idle(env, billingQ, shippingQ)
 	}
 	for round := 0; round < restartRounds && !done(); round++ {
-		env.Eventually(func() bool { return done() || anyDead(procs) })
+		// Settle, not Eventually: an order the code lost makes done() false for good, and the wait must end when the
+		// shop has gone quiet (the bridge polls its table every bridgePoll, so a quiet of many polls means idle).
+		env.SettleFor(chaosQuiet, func() bool { return done() || anyDead(procs) }, billingQ, shippingQ)
 		restartDead(env, procs, events, billingQ)
 	}
 	env.Settle(func() bool { return false }, billingQ, shippingQ) // copies still on their way
