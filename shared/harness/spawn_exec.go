@@ -118,7 +118,7 @@ func (c *child) start(cfg childConfig) error {
 		return fmt.Errorf("start %s: %w", exe, err)
 	}
 	c.cmd, c.pipe, c.out = cmd, toChild.w, json.NewEncoder(toChild.w)
-	c.output.Add(2)
+	c.output.Add(3) // stdout, stderr, and the child's messages: wait reads its end only once all three are in
 	go c.readOutput(stdout.r, os.Stdout)
 	go c.readOutput(stderr.r, os.Stderr)
 	go c.serve(fromChild.r)
@@ -166,6 +166,7 @@ func (c *child) reply(id uint64, e envelope, err error) {
 
 // serve answers the child's messages until its line closes.
 func (c *child) serve(r io.Reader) {
+	defer c.output.Done()
 	defer r.(io.Closer).Close()
 	dec := json.NewDecoder(r)
 	for {
@@ -372,7 +373,7 @@ func (c *child) exitStory() string {
 	state := c.cmd.ProcessState
 	c.mu.Lock()
 	tail := append([]string(nil), c.tail...)
-	raced := c.raced
+	raced, done := c.raced, c.done
 	c.mu.Unlock()
 	how := fmt.Sprintf("exited with status %d", state.ExitCode())
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -384,7 +385,7 @@ func (c *child) exitStory() string {
 	if raced {
 		return how + ": the race detector found a data race in it (its report is in the output above)"
 	}
-	if !c.done {
+	if !done {
 		how += " before its role returned (os.Exit in the code?)"
 	}
 	if last := lastLine(tail); last != "" {
