@@ -30,9 +30,10 @@ func (c *ClientUI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad order: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	// TODO(lab): calling Sales here ties the customer's order to Sales being up at this very moment.
-	// Send Sales a PlaceOrder command on its durable queue instead (persistent, so it survives a broker restart),
-	// and tell the customer 202 Accepted: the order is safe with the broker, Sales will process it when it can.
+	// TODO(lab): calling Sales here ties the customer's order to Sales being up, and quick, at this very moment: when
+	// it is down the order exists nowhere, when it is stuck the customer waits. The order only has to reach Sales
+	// eventually. Leave it where Sales will find it when it can (and where it survives a broker restart), and tell
+	// the customer honestly what became of it.
 	if err := c.callSales(cmd); err != nil {
 		http.Error(w, "sorry, we could not take your order: "+err.Error(), http.StatusBadGateway)
 		return

@@ -3,7 +3,6 @@ package coupling
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -54,7 +53,8 @@ func (s *Sales) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Consume takes PlaceOrder commands from Sales' durable queue until ctx is done, acking each one after it is stored.
-// It owns the channel it opens on conn.
+// It owns the channel it opens on conn. When ctx is done the library cancels the consumer and closes deliveries, and
+// only then does Consume close the channel: closing it while the cancel is still on its way can hang.
 func (s *Sales) Consume(ctx context.Context, conn *amqp.Connection, queue string) error {
 	ch, err := conn.Channel()
 	if err != nil {
@@ -81,10 +81,7 @@ func (s *Sales) Consume(ctx context.Context, conn *amqp.Connection, queue string
 			continue
 		}
 		if err := s.Accept(ctx, cmd); err != nil {
-			_ = d.Nack(false, true) // multiple=false, requeue=true: try again
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil
-			}
+			_ = d.Nack(false, true) // multiple=false, requeue=true: try again (or another instance will)
 			continue
 		}
 		if err := d.Ack(false); err != nil {

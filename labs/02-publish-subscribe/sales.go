@@ -26,8 +26,8 @@ func NewSales(conn *amqp.Connection, names Names) (*Sales, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
-	// TODO(lab): to hear about unroutable events (see PublishOrderPlaced), this channel needs confirm mode
-	// (ch.Confirm) and a buffered returns listener (ch.NotifyReturn) that Sales keeps. Set both up once, here.
+	// TODO(lab): whatever Sales needs on its channel to hear back from the broker about an event (see
+	// PublishOrderPlaced), set it up once, here.
 	exchange := names(EventsExchange)
 	if err := DeclareEvents(ch, exchange); err != nil {
 		return nil, err
@@ -44,9 +44,8 @@ func (s *Sales) PublishOrderPlaced(ctx context.Context, ev shop.OrderPlaced) err
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	// TODO(lab): if no queue is bound for "order.placed" (no subscriber yet, or a typo in a binding), the exchange
-	// drops the event and this publish still succeeds: nobody ever finds out. Publish it as mandatory, so the broker
-	// returns an unroutable message (ch.NotifyReturn), and report it as ErrUnroutable. The broker sends the return
-	// before its publisher confirm of the same message, so confirm mode tells you when to stop waiting for one.
+	// drops the event and this publish still succeeds: nobody ever finds out. Make the broker tell Sales, and report
+	// such an event as ErrUnroutable. Whatever Sales waits for, it must know when to stop waiting, on a slow day too.
 	err = s.ch.PublishWithContext(ctx,
 		s.exchange,     // exchange: the shop's events
 		OrderPlacedKey, // routing key: which event this is

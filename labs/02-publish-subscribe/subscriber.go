@@ -38,9 +38,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, conn *amqp.Connection) (*Sub
 		return nil, err
 	}
 	// TODO(lab): this queue is named after the event, so every service that subscribes to OrderPlaced declares the
-	// same queue and consumes from it. A queue hands each message to ONE of its consumers: Billing and Shipping
-	// compete for the orders instead of each getting every one. Give each subscriber a queue of its own (name it
-	// after s.Service), bound with its own binding: the exchange then puts a copy of the event in every bound queue.
+	// same queue and consumes from it, and a queue hands each message to ONE of its consumers: Billing and Shipping
+	// compete for the orders instead of each getting every one. Every subscribing service must get every event; its
+	// instances share its work, and a restarted instance must find what was published while it was down.
 	queue := s.Names("order-placed")
 	if err := declareAndBind(ch, queue, exchange, s.Binding); err != nil {
 		return nil, err

@@ -5,9 +5,12 @@ package acks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"msglabs/shared/fault"
 	"msglabs/shared/harness"
@@ -17,43 +20,136 @@ import (
 
 var charged = story.Expect{Item: "order", From: "sent to Billing", Done: "charged"}
 
-// Billing dies right after receiving an order (a deploy, an OOM kill). When it is back, the order must still be billed.
-func TestCrashedBillingKeepsTheOrder(t *testing.T) {
-	env := harness.New(t)
-	env.Exec(Schema)
-	queue := env.Name("billing")
-	cards := &cardProcessor{env: env}
+// loopLimit is how many deliveries of one message mean it is going round in circles: a malformed order needs one.
+const loopLimit = 5
 
-	first := startBilling(env, queue, cards)
-	first.Points.Arm(fault.AfterReceive)
-	env.Publisher("sales").Send("", queue, shop.BillOrder{OrderID: "o-1", Cents: 4200})
-	select {
-	case <-first.Points.Crashed():
-	case <-time.After(harness.Patience):
-		t.Fatalf("Billing never received o-1: %v", first.Err())
-	}
-	brokerNoticed(env, queue)
+// holdUpLimit is how long o-2 may wait behind o-1 in TestOneFailingOrderDoesNotHoldUpTheOthers. Billing charges it
+// within milliseconds unless it is stuck on o-1; past 2 s the story says where Billing is stuck.
+const holdUpLimit = 2500 * time.Millisecond
 
-	startBilling(env, queue, cards) // Billing is restarted and catches up on what waits for it
-	env.Settle(func() bool { return len(chargedOrders(env)) == 1 }, queue)
-	env.ExactlyOnce(charged, []string{"o-1"}, chargedOrders(env),
-		"Billing crashed right after receiving o-1 (injected at \"after-receive\"), before charging it; billing#2 started after it.")
-	mustSettle(env, queue, "o-1")
+// declineDelay is how long the card processor takes to decline a charge: a real one answers in milliseconds, not at
+// once, which also keeps a message that is retried forever from spinning the CPU.
+const declineDelay = 20 * time.Millisecond
+
+// Billing runs in OS processes of its own (harness.Spawn): a crash really loses its memory. Its card processor lives
+// in the test (cards), which decides which charges fail. The crashes are read off the wire, so they happen where the
+// broker or the database sees them, whatever the code does.
+func TestMain(m *testing.M) { harness.Main(m, harness.Roles{"billing": runBilling}) }
+
+// runBilling runs one Billing instance in its own process, charging cards through the test.
+func runBilling(ctx context.Context, s *harness.Service) error {
+	b := &Billing{DB: s.Pool(), Cards: remoteCards{s}, Logf: s.Logf}
+	return b.Consume(ctx, s.MustDial(), s.Arg("queue"))
 }
 
-// The card processor times out once. Billing must try the order again, not drop it.
+// remoteCards is the card processor as a spawned Billing sees it: every charge is a call to the test.
+type remoteCards struct{ s *harness.Service }
+
+func (c remoteCards) Charge(_ context.Context, orderID string, cents int) error {
+	if refusal := c.s.Call("charge", fmt.Sprintf("%s %d", orderID, cents)); refusal != "" {
+		return errors.New(refusal)
+	}
+	return nil
+}
+
+// Billing dies at a bad moment for o-1 (a deploy, an OOM kill): right after the broker handed it o-1, or as it
+// records the charge in its ledger. When Billing is back, the order must still be charged.
+func TestCrashedBillingKeepsTheOrder(t *testing.T) {
+	for _, crash := range []struct {
+		when    string
+		trigger fault.Trigger
+	}{
+		{"right after receiving o-1", fault.AfterDeliveryOf("m-1", 1)},
+		{"while recording the charge for o-1", fault.BeforeCommitTo("charges", 1)},
+	} {
+		t.Run(crash.when, func(t *testing.T) {
+			env := harness.New(t)
+			env.Exec(Schema)
+			queue := env.Name("billing")
+			cards := newCards(env)
+
+			first := startBilling(env, "billing", queue, cards)
+			first.CrashOn(crash.trigger)
+			env.Publisher("sales").SendWithID("m-1", "", queue, shop.BillOrder{OrderID: "o-1", Cents: 4200})
+			waitCrash(env, first, "never received o-1")
+			brokerNoticed(env, queue)
+
+			startBilling(env, "billing", queue, cards) // billing#2: restarted, it catches up on what waits for it
+			env.Settle(func() bool { return len(chargedOrders(env)) == 1 }, queue)
+			env.ExactlyOnce(charged.Because("Billing crashed %s, before it had dealt with it; billing#2 started after it", crash.when),
+				[]string{"o-1"}, chargedOrders(env))
+			mustSettle(env, queue, "o-1")
+		})
+	}
+}
+
+// The card processor is down for o-1: its first five attempts time out, an outage rather than a blip. Billing must
+// keep the order until a charge goes through, not drop it after a try or three. Billing only consumes; should it
+// publish anything while it deals with the failure, it dies right there (a deploy at the worst moment).
 func TestFailedChargeIsRetried(t *testing.T) {
 	env := harness.New(t)
 	env.Exec(Schema)
 	queue := env.Name("billing")
-	cards := &cardProcessor{env: env, failOnce: map[string]bool{"o-1": true}}
+	cards := newCards(env)
+	const outage = 5 // failed attempts in a row
+	cards.fail("o-1", outage)
 
-	startBilling(env, queue, cards)
-	env.Publisher("sales").Send("", queue, shop.BillOrder{OrderID: "o-1", Cents: 4200})
-	env.Settle(func() bool { return len(chargedOrders(env)) == 1 }, queue)
-	env.ExactlyOnce(charged, []string{"o-1"}, chargedOrders(env),
-		"The card processor timed out on the first attempt for o-1 (injected); a second attempt would have worked.")
+	billing := startBilling(env, "billing", queue, cards)
+	billing.CrashOn(fault.BeforePublishOf(fault.Msg{}))
+	env.Publisher("sales").SendWithID("m-1", "", queue, shop.BillOrder{OrderID: "o-1", Cents: 4200})
+	env.Settle(func() bool { return len(chargedOrders(env)) == 1 || billing.Dead() }, queue)
+	if billing.Dead() {
+		brokerNoticed(env, queue)
+		startBilling(env, "billing", queue, cards)
+		env.Settle(func() bool { return len(chargedOrders(env)) == 1 }, queue)
+	}
+	env.ExactlyOnce(charged.Because("the card processor was down for o-1's first %d attempts (injected) and Billing "+
+		"tried %d time(s)%s", outage, cards.failures("o-1"), diedWhile(billing, "publishing, after a failed charge")),
+		[]string{"o-1"}, chargedOrders(env))
 	mustSettle(env, queue, "o-1")
+}
+
+// A BillOrder arrives that nobody can read (a bug in a sender), with o-1 right behind it. It will never parse, so
+// trying it again is pointless: it must not go round in circles, and o-1 must be charged.
+func TestMalformedOrderDoesNotLoop(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(Schema)
+	queue := env.Name("billing")
+	startBilling(env, "billing", queue, newCards(env))
+
+	sales := env.Publisher("sales")
+	sales.Raw("", queue, amqp.Publishing{MessageId: "m-bad", Type: "BillOrder", ContentType: shop.ContentType,
+		DeliveryMode: amqp.Persistent, Body: []byte(`{"order_id": "o-0", "amount_cents": `)})
+	sales.SendWithID("m-1", "", queue, shop.BillOrder{OrderID: "o-1", Cents: 4200})
+	env.Settle(func() bool {
+		return len(chargedOrders(env)) == 1 && env.Deliveries("m-bad") > 0 && env.Unacked() == 0
+	}, queue)
+	env.ExactlyOnce(charged.Because("a malformed BillOrder (m-bad) came just before it"), []string{"o-1"}, chargedOrders(env))
+	env.Settle(func() bool { return env.Deliveries("m-bad") > loopLimit }, queue)
+	if n := env.Deliveries("m-bad"); n > loopLimit {
+		env.Fail(story.Stalled, "the malformed message m-bad was delivered %d times and keeps coming back: a body that "+
+			"does not parse was sent back to the queue, and it will never parse", n)
+	}
+}
+
+// o-1's bank is down for the whole evening: every charge for o-1 is declined. That is o-1's problem: o-2, right
+// behind it, must be charged as usual.
+func TestOneFailingOrderDoesNotHoldUpTheOthers(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(Schema)
+	queue := env.Name("billing")
+	cards := newCards(env)
+	cards.fail("o-1", forever)
+	startBilling(env, "billing", queue, cards)
+
+	sales := env.Publisher("sales")
+	sales.SendWithID("m-1", "", queue, shop.BillOrder{OrderID: "o-1", Cents: 4200})
+	sales.SendWithID("m-2", "", queue, shop.BillOrder{OrderID: "o-2", Cents: 1300})
+	env.EventuallyWithin(holdUpLimit, func() bool { return len(chargedOrders(env)) > 0 })
+	if got := chargedOrders(env); len(got) != 1 || got[0] != "o-2" {
+		env.Fail(story.Stalled, "order o-2 was not charged (charged: %v) while Billing kept trying o-1, whose card is "+
+			"declined every time (%d attempts so far): one failing order held up the ones behind it", got, cards.failures("o-1"))
+	}
 }
 
 // mustSettle checks that the delivery of a billed order was acked: a message left unacked stays with the broker,
@@ -66,25 +162,43 @@ func mustSettle(env *harness.Env, queue, orderID string) {
 	}
 }
 
+// waitCrash waits until Billing has died of the crash armed on it, and fails the test saying what Billing never did
+// otherwise.
+func waitCrash(env *harness.Env, billing *harness.Process, never string) {
+	env.T.Helper()
+	select {
+	case <-billing.Crashed():
+	case <-time.After(harness.Patience):
+		env.T.Fatalf("Billing %s: %v", never, billing.Err())
+	}
+}
+
+// diedWhile adds, for a Billing that died of its crash, what it was doing.
+func diedWhile(billing *harness.Process, doing string) string {
+	if !billing.Dead() {
+		return ""
+	}
+	return "; Billing died " + doing
+}
+
 // brokerNoticed waits until the broker has noticed that Billing died: its consumer is gone from the queue. The
 // broker drops a dead channel's consumers and requeues what they had not acked in one step, so from here on whatever
 // the broker kept is back in the queue, and Settle cannot call the system quiet before it is handled.
 func brokerNoticed(env *harness.Env, queue string) {
 	env.T.Helper()
-	if !env.WaitConsumers(queue, 0) {
+	if !env.WaitConsuming(queue, 0) {
 		env.T.Fatalf("the broker still counts a consumer on %q %v after Billing died", env.Short(queue), harness.Patience)
 	}
 }
 
-// startBilling runs Billing's consumer as its own process and waits until it is consuming.
-func startBilling(env *harness.Env, queue string, cards Cards) *harness.Process {
+// startBilling starts a Billing instance as the process called name (an OS process of its own), its charges going
+// through cards, and waits until it is consuming.
+func startBilling(env *harness.Env, name, queue string, cards *cards) *harness.Process {
 	env.T.Helper()
-	proc := env.Process("billing")
-	billing := &Billing{DB: proc.Pool(), Cards: cards, Points: proc.Points,
-		Logf: func(format string, args ...any) { env.Log(proc.Name, format, args...) }}
-	conn := proc.MustDial()
-	proc.Go(func(ctx context.Context) error { return billing.Consume(ctx, conn, queue) })
-	if !env.Eventually(func() bool { _, consumers, err := env.QueueDepth(queue); return err == nil && consumers > 0 }) {
+	proc := env.SpawnRole(name, "billing", harness.Args{"queue": queue})
+	proc.On("charge", func(arg string) string { return cards.charge(proc.Name, arg) })
+	consuming := func() bool { _, n, err := env.QueueDepth(queue); return err == nil && n > 0 }
+	if !env.Eventually(func() bool { return consuming() || proc.Dead() }) {
 		env.T.Fatalf("Billing did not start consuming %q: %v", env.Short(queue), proc.Err())
 	}
 	return proc
@@ -94,25 +208,60 @@ func chargedOrders(env *harness.Env) []string {
 	return env.Strings(`SELECT order_id FROM charges ORDER BY order_id`)
 }
 
-// cardProcessor is an in-process stand-in for the payment provider. It fails the first charge of the orders in
-// failOnce, as a provider that times out now and then would. It is safe for concurrent use.
-type cardProcessor struct {
+// forever is a failure count that never runs out.
+const forever = -1
+
+// cards is the payment provider, in the test: it fails the first charges of the orders it was told to (as a
+// provider that times out now and then would) and logs every charge. It is safe for concurrent use.
+type cards struct {
 	env      *harness.Env
 	mu       sync.Mutex
-	failOnce map[string]bool
+	failLeft map[string]int // order → failures still to come (forever: all of them)
+	failed   map[string]int // order → failures so far
 }
 
-var errTimeout = errors.New("card processor timed out")
+func newCards(env *harness.Env) *cards {
+	return &cards{env: env, failLeft: map[string]int{}, failed: map[string]int{}}
+}
 
-func (c *cardProcessor) Charge(_ context.Context, orderID string, cents int) error {
+// fail makes the next n charges of orderID fail (forever: every one).
+func (c *cards) fail(orderID string, n int) {
 	c.mu.Lock()
-	fail := c.failOnce[orderID]
-	delete(c.failOnce, orderID)
+	c.failLeft[orderID] = n
 	c.mu.Unlock()
-	if fail {
-		c.env.Log("cards", "charge %s: %v (injected)", orderID, errTimeout)
-		return errTimeout
+}
+
+func (c *cards) failures(orderID string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed[orderID]
+}
+
+// charge answers one instance's charge ("o-1 4200"): "" when it went through, the error otherwise.
+func (c *cards) charge(instance, arg string) string {
+	var orderID string
+	var cents int
+	if _, err := fmt.Sscanf(arg, "%s %d", &orderID, &cents); err != nil {
+		return "bad charge request " + arg
 	}
-	c.env.Log("cards", "charged %s %d cents", orderID, cents)
-	return nil
+	c.mu.Lock()
+	left := c.failLeft[orderID]
+	if left > 0 {
+		c.failLeft[orderID] = left - 1
+	}
+	if left != 0 {
+		c.failed[orderID]++
+	}
+	n := c.failed[orderID]
+	c.mu.Unlock()
+	if left != 0 {
+		select { // the provider's own latency
+		case <-time.After(declineDelay):
+		case <-c.env.Context().Done():
+		}
+		c.env.Log("cards", "charge %s for %s: timed out (injected, failure %d)", orderID, instance, n)
+		return "card processor timed out"
+	}
+	c.env.Log("cards", "charged %s %d cents for %s", orderID, cents, instance)
+	return ""
 }

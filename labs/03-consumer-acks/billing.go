@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
@@ -29,10 +28,9 @@ type Cards interface {
 // Billing charges orders and records each charge in its ledger. A Billing is safe for concurrent use; each
 // consumer loop opens its own channel.
 type Billing struct {
-	DB     *pgxpool.Pool
-	Cards  Cards
-	Points *fault.Points                    // where the test may make Billing crash; nil never crashes
-	Logf   func(format string, args ...any) // where Billing reports problems; nil means the standard logger
+	DB    *pgxpool.Pool
+	Cards Cards
+	Logf  func(format string, args ...any) // where Billing reports problems; nil means the standard logger
 }
 
 // logf reports a problem through Logf, or the standard logger.

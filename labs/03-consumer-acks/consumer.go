@@ -6,7 +6,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
@@ -23,10 +22,8 @@ func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection, queue stri
 		return err
 	}
 	// TODO(lab): with autoAck the broker forgets each message the moment it sends it. If Billing dies before the
-	// order is billed (or billing fails), nobody has the order any more. Consume with autoAck false, and settle each
-	// delivery yourself: Ack once the order is billed, Nack with requeue when billing failed (the broker delivers it
-	// again), Reject without requeue what can never be parsed. Unacked messages go back to the queue when the
-	// connection dies.
+	// order is billed, or billing fails, nobody has the order any more. The broker must keep each order until Billing
+	// has dealt with it, and Billing must tell the broker, for every delivery, what became of it.
 	deliveries, err := ch.ConsumeWithContext(ctx, queue,
 		"",    // consumer tag: let the library choose
 		true,  // autoAck: the broker considers each message done as soon as it is sent
@@ -38,7 +35,6 @@ func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection, queue stri
 		return fmt.Errorf("consume %q: %w", queue, err)
 	}
 	for d := range deliveries {
-		b.Points.At(fault.AfterReceive)
 		if err := b.handle(ctx, d); err != nil {
 			b.logf("could not bill %s: %v", d.MessageId, err)
 		}

@@ -15,7 +15,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
@@ -42,7 +41,6 @@ func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection, queue stri
 		return fmt.Errorf("consume %q: %w", queue, err)
 	}
 	for d := range deliveries {
-		b.Points.At(fault.AfterReceive)
 		if err := b.settle(ctx, d); err != nil {
 			return err
 		}

@@ -1,12 +1,14 @@
 //go:build solution
 
 // Why this fix: a publish that returns nil has only reached the socket; the broker may refuse the message (Sales'
-// queue is full) or never see it (the connection dies on the way). ClientUI's channel is now in confirm mode, and
-// PlaceOrder waits for the broker's answer to its message before promising anything: an ack means the broker has
-// the order (for a persistent message on a durable queue: on disk), a nack or a lost connection means it does not,
-// and the customer gets an error page instead of a false 202. This is one good answer, not the only one: ClientUI
-// could also retry on a fresh connection before giving up (a retry may duplicate an order whose ack was lost, which
-// lab 5 handles), or keep many confirms in flight for throughput instead of waiting for each.
+// queue is full) or never see it (the network dies on the way). ClientUI's channel is now in confirm mode, and
+// PlaceOrder waits for the broker's answer to its own message, within the customer's deadline, before promising
+// anything: an ack means the broker has the order (for a persistent message on a durable queue: on disk); a nack, a
+// closed channel or no answer in time means it may not, and the customer gets an error page instead of a false 202.
+// A confirm that never came also leaves the channel in doubt, so ClientUI gives up on its connection and the next
+// order starts over on a fresh one. This is one good answer, not the only one: ClientUI could retry on a fresh
+// connection before giving up (a retry may duplicate an order whose ack was lost, which lab 5 handles), or keep many
+// confirms in flight for throughput instead of waiting for each (lab 7).
 
 package confirms
 
@@ -22,44 +24,89 @@ import (
 	"msglabs/shared/shop"
 )
 
-// sendTimeout bounds how long placing one order may take, including the wait for the broker's confirm.
-const sendTimeout = 2 * time.Second
+// sendTimeout bounds how long placing one order may take: the customer is waiting for the answer.
+const sendTimeout = time.Second
 
-// errNotConfirmed means the broker did not ack a message: it refused it (a negative confirm), or the channel closed
-// before it answered. Either way it may not have the message.
-var errNotConfirmed = errors.New("the broker did not confirm it")
+// closeWait bounds how long ClientUI waits for the broker to acknowledge closing a connection it gives up on: on a
+// network that went silent, that answer never comes.
+const closeWait = 100 * time.Millisecond
+
+// Dialer opens a new connection to the broker.
+type Dialer func() (*amqp.Connection, error)
 
 // ClientUI is the shop's web front end. Its POST /orders handler calls PlaceOrder and answers 202 Accepted when it
-// returns nil, an error page otherwise. A ClientUI is safe for concurrent use: requests take turns on its one
-// publishing channel, because a Channel is not safe for concurrent use.
+// returns nil, an error page otherwise. ClientUI owns its broker connection and its one publishing channel, and
+// opens new ones when they are gone. It is safe for concurrent use: requests take turns on the channel, because a
+// Channel is not safe for concurrent use.
 type ClientUI struct {
+	dial  Dialer
 	queue SalesQueue
-	mu    sync.Mutex // guards ch
+	mu    sync.Mutex // guards conn and ch, and serialises the publishes on ch
+	conn  *amqp.Connection
 	ch    *amqp.Channel
 }
 
-// NewClientUI opens ClientUI's publishing channel on conn (owned by the caller), puts it in confirm mode and declares
-// Sales' queue.
-func NewClientUI(conn *amqp.Connection, queue SalesQueue) (*ClientUI, error) {
-	ch, err := conn.Channel()
-	if err != nil {
-		return nil, fmt.Errorf("open channel: %w", err)
-	}
-	if err := ch.Confirm(false); err != nil { // noWait=false
-		return nil, fmt.Errorf("confirm mode: %w", err)
-	}
-	if err := DeclareSalesQueue(ch, queue); err != nil {
+// NewClientUI returns a ClientUI that reaches the broker through dial and sends orders to Sales' queue. It connects
+// at once, so a broker it cannot reach is an error here rather than on the first order.
+func NewClientUI(dial Dialer, queue SalesQueue) (*ClientUI, error) {
+	c := &ClientUI{dial: dial, queue: queue}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.channel(); err != nil {
 		return nil, err
 	}
-	return &ClientUI{queue: queue, ch: ch}, nil
+	return c, nil
 }
 
-// Close closes ClientUI's publishing channel. Closing is a round trip on that channel, so when Close returns the
-// broker has dealt with every message published on it.
+// channel returns ClientUI's publishing channel, first opening a connection and a channel when there are none or
+// the old ones were closed (a cut network, a broker restart). The caller holds c.mu.
+func (c *ClientUI) channel() (*amqp.Channel, error) {
+	if c.ch != nil && !c.ch.IsClosed() && !c.conn.IsClosed() {
+		return c.ch, nil
+	}
+	c.reset()
+	conn, err := c.dial()
+	if err != nil {
+		return nil, fmt.Errorf("connect to the broker: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil { // noWait=false: the broker now acks or nacks every message on ch
+		_ = conn.Close()
+		return nil, fmt.Errorf("confirm mode: %w", err)
+	}
+	if err := DeclareSalesQueue(ch, c.queue); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	c.conn, c.ch = conn, ch
+	return ch, nil
+}
+
+// reset gives up on the current connection and channel: the next order starts over on fresh ones. It does not wait
+// for the broker longer than closeWait, since a connection worth giving up on may never answer. The caller holds
+// c.mu.
+func (c *ClientUI) reset() {
+	if c.conn != nil {
+		_ = c.conn.CloseDeadline(time.Now().Add(closeWait))
+	}
+	c.conn, c.ch = nil, nil
+}
+
+// Close closes ClientUI's channel and connection. Closing the channel is a round trip on it, so when Close returns
+// the broker has dealt with every message published on it.
 func (c *ClientUI) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.ch.Close(); err != nil {
+	if c.ch == nil {
+		return nil
+	}
+	err := c.ch.Close()
+	c.reset()
+	if err != nil {
 		return fmt.Errorf("close channel: %w", err)
 	}
 	return nil
@@ -76,7 +123,11 @@ func (c *ClientUI) PlaceOrder(ctx context.Context, cmd shop.PlaceOrder) error {
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	confirm, err := c.ch.PublishWithDeferredConfirmWithContext(ctx,
+	ch, err := c.channel()
+	if err != nil {
+		return fmt.Errorf("send PlaceOrder %s: %w", cmd.OrderID, err)
+	}
+	confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",           // exchange: the default exchange routes by queue name
 		c.queue.Name, // routing key: Sales' queue
 		false,        // mandatory
@@ -89,16 +140,28 @@ func (c *ClientUI) PlaceOrder(ctx context.Context, cmd shop.PlaceOrder) error {
 			Body:         body,
 		})
 	if err != nil {
+		c.reset() // the channel may be broken: the next order starts over
 		return fmt.Errorf("send PlaceOrder %s: %w", cmd.OrderID, err)
 	}
-	// A nack, or a channel that closed before the broker answered (the library resolves those as not acked),
-	// both mean the broker may not have the order.
+	return c.confirmed(ctx, confirm, cmd.OrderID)
+}
+
+// errNotConfirmed means the broker did not ack a message: it refused it (a negative confirm), or the channel closed
+// before it answered. Either way it may not have the message.
+var errNotConfirmed = errors.New("the broker did not confirm it")
+
+// confirmed waits for the broker's answer to one publish, at most until ctx is done. Only an ack is a yes. No answer
+// in time means the broker may or may not have the order, and the channel it went out on may be stuck (a network
+// that went silent): ClientUI gives up on it, so the next order starts over on a fresh connection. The caller holds
+// c.mu.
+func (c *ClientUI) confirmed(ctx context.Context, confirm *amqp.DeferredConfirmation, orderID string) error {
 	acked, err := confirm.WaitContext(ctx)
 	if err != nil {
-		return fmt.Errorf("no confirm for PlaceOrder %s: %w", cmd.OrderID, err)
+		c.reset()
+		return fmt.Errorf("no confirm for PlaceOrder %s in time: %w", orderID, err)
 	}
 	if !acked {
-		return fmt.Errorf("send PlaceOrder %s: %w (refused, or the connection was lost first)", cmd.OrderID, errNotConfirmed)
+		return fmt.Errorf("send PlaceOrder %s: %w (refused, or the connection was lost first)", orderID, errNotConfirmed)
 	}
 	return nil
 }
