@@ -8,8 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
-
-	"msglabs/shared/fault"
 )
 
 // You do not need to edit this file: it is how Billing takes OrderPlaced events off its queue (manual acks, as lab 3
@@ -39,13 +37,8 @@ var ErrMalformed = errors.New("malformed message")
 // Billing charges customers for the orders Sales placed. A Billing is safe for concurrent use; each consumer loop
 // opens its own channel, and several Billing instances may consume the same queue (competing consumers).
 type Billing struct {
-	DB     *pgxpool.Pool
-	Points *fault.Points                    // where the test may make Billing crash; nil never crashes
-	Logf   func(format string, args ...any) // where Billing says what it did; nil means the standard logger
-
-	// BeforeWrite, when set, is called with the message id once Billing has looked at what it already knows and
-	// before its first write for that message. Tests use it to hold two instances at the same spot; nil does nothing.
-	BeforeWrite func(messageID string)
+	DB   *pgxpool.Pool
+	Logf func(format string, args ...any) // where Billing says what it did; nil means the standard logger
 }
 
 // logf reports through Logf, or the standard logger.
@@ -55,13 +48,6 @@ func (b *Billing) logf(format string, args ...any) {
 		return
 	}
 	b.Logf(format, args...)
-}
-
-// beforeWrite calls the BeforeWrite hook, if any.
-func (b *Billing) beforeWrite(messageID string) {
-	if b.BeforeWrite != nil {
-		b.BeforeWrite(messageID)
-	}
 }
 
 // Consume takes OrderPlaced events from Billing's queue until ctx is done: Handle, then ack; nack with requeue when

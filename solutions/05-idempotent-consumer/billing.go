@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
@@ -38,7 +37,6 @@ func (b *Billing) Handle(ctx context.Context, d amqp.Delivery) error {
 	}
 	defer tx.Rollback(ctx) // does nothing once committed
 
-	b.beforeWrite(d.MessageId)
 	first, err := claim(ctx, tx, d.MessageId)
 	if err != nil {
 		return err
@@ -50,12 +48,10 @@ func (b *Billing) Handle(ctx context.Context, d amqp.Delivery) error {
 	if err := charge(ctx, tx, d.MessageId, evt); err != nil {
 		return err
 	}
-	b.Points.At(fault.BeforeCommit)
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit charge of %s: %w", evt.OrderID, err)
 	}
 	b.logf("charged %s %d cents for %s", evt.OrderID, evt.Cents, d.MessageId)
-	b.Points.At(fault.AfterCommit)
 	return nil
 }
 
