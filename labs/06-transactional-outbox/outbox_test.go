@@ -7,12 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
-	"sync"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -26,58 +29,169 @@ import (
 
 var charged = story.Expect{Item: "order", From: "stored by Sales", Done: "charged by Billing"}
 
-// relayQuiet is how long the wire must stay silent before a test calls the shop idle and judges it. An outbox relay
-// polls and claims its rows in the database, where the timeline does not look, so a correct relay on a busy machine
-// may be silent for a while before it publishes. Only a failing lab waits this long: a passing one is judged the
-// moment its order is charged.
-const relayQuiet = 500 * time.Millisecond
+// Sales runs in OS processes of its own (harness.Spawn): its HTTP front and its relay (Run), as in production. A
+// restarted Sales has no memory of the last one, and three Sales instances are three relays that share nothing but
+// the database. The crashes are read off the wire (fault.AfterCommitTo, fault.BeforeCommitTo), so they happen where
+// the database commits, whatever the code does around it.
+func TestMain(m *testing.M) { harness.Main(m, harness.Roles{"sales": runSales}) }
 
-// Sales commits order o-1 and dies before it can publish OrderPlaced (a deploy, a dropped connection). When Sales
-// is back, Billing must still hear of o-1.
+// runSales runs one Sales instance in its own process: its HTTP front on a free port (it tells the test where, with
+// the call "listening") and its relay.
+func runSales(ctx context.Context, s *harness.Service) error {
+	sales := &Sales{DB: s.Pool(), Broker: s.MustDial(), Exchange: s.Arg("exchange"),
+		Tracer: sdktrace.NewTracerProvider().Tracer("sales"), Propagator: propagation.TraceContext{}, Logf: s.Logf}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	server := &http.Server{Handler: sales, ReadHeaderTimeout: harness.Patience}
+	go func() { _ = server.Serve(ln) }()
+	defer server.Close()
+	s.Call("listening", ln.Addr().String())
+	return sales.Run(ctx)
+}
+
+const (
+	// relayQuiet is how long the wire must stay silent before a test calls the shop idle and judges it. An outbox
+	// relay polls and claims its rows in the database, where the timeline does not look, so a correct relay on a busy
+	// machine may be silent for a while before it publishes. Only a failing lab waits this long: a passing one is
+	// judged the moment its orders are charged.
+	relayQuiet = 500 * time.Millisecond
+	// slowDelete is how long the database takes over the first delete (or update) of outbox rows in
+	// TestThreeRelaysPublishEachEventOnce: long enough for the other relays to look at the outbox meanwhile.
+	slowDelete = 250 * time.Millisecond
+	// slowLink is the latency on Sales' broker link in TestRelayDeletesOnlyWhatTheBrokerConfirmed: a publish reaches
+	// the broker this much later than Sales sent it.
+	slowLink = 200 * time.Millisecond
+)
+
+// Step 1: the order and its event commit together.
+
+// Sales commits order o-1 and dies that instant, before anything else it sends arrives (a deploy, a power cut). When
+// Sales is back, Billing must still hear of o-1.
 func TestCrashAfterCommitStillAnnouncesOrder(t *testing.T) {
 	w := newWorld(t)
 	first := w.startSales("sales")
-	first.proc.Points.Arm(fault.AfterCommit)
+	first.proc.CrashOn(fault.AfterCommitTo("orders", 1))
 	w.placeOrder(context.Background(), first, "o-1")
 	w.waitCrash(first)
 
 	w.startSales("sales") // Sales is back
 	w.env.SettleFor(relayQuiet, func() bool { return len(w.chargedOrders()) >= 1 }, w.queue)
-	w.judge(fmt.Sprintf("Sales died at %q: order o-1 was committed, its OrderPlaced not yet published", fault.AfterCommit))
+	w.judge("Sales died right after the transaction that stored o-1 committed")
 }
 
-// Sales dies while storing o-1, before the commit: the order is rolled back, so nobody may hear of it. Then o-2 is
-// placed normally. (This passes in the starter; it fails if OrderPlaced is published before the order commits.)
+// Sales dies as it commits o-1: the commit never reaches the database, so the order is rolled back and nobody may
+// hear of it. Then o-2 is placed normally. (This passes in the starter; it fails if OrderPlaced is published, or
+// written to the outbox, before the order's own transaction commits.)
 func TestRolledBackOrderIsNeverAnnounced(t *testing.T) {
 	w := newWorld(t)
 	first := w.startSales("sales")
-	first.proc.Points.Arm(fault.BeforeCommit)
+	first.proc.CrashOn(fault.BeforeCommitTo("orders", 1))
 	w.placeOrder(context.Background(), first, "o-1")
 	w.waitCrash(first)
 
 	second := w.startSales("sales")
 	w.mustPlace(context.Background(), second, "o-2")
-	w.env.SettleFor(relayQuiet, func() bool { return contains(w.chargedOrders(), "o-2") }, w.queue)
-	w.judge(fmt.Sprintf("Sales died at %q while storing o-1: its transaction rolled back", fault.BeforeCommit))
+	w.env.SettleFor(relayQuiet, func() bool { return slices.Contains(w.chargedOrders(), "o-2") }, w.queue)
+	w.judge("Sales died as it committed o-1: the commit never reached the database, so o-1 was rolled back")
 }
 
-// Sales dies right after the broker confirmed o-1's OrderPlaced, before it could note that the event is out (with
-// an outbox: before the relayed row is deleted). Back up, Sales may publish the same message again; Billing, an
-// idempotent consumer (lab 5), must still charge o-1 once.
+// Step 2: the relay.
+
+// Two orders are being stored at the same time. o-1's transaction took its outbox row first (id 1) but runs long;
+// o-2's (id 2) commits, and o-2 is announced and charged. Then o-1 commits. Billing must hear of o-1 too.
+func TestLateCommitIsNotSkipped(t *testing.T) {
+	w := newWorld(t)
+	w.startSales("sales")
+	late := w.beginEvents("o-1")
+	w.storeEvents("o-2")
+	if !w.env.Eventually(func() bool { return slices.Contains(w.chargedOrders(), "o-2") }) {
+		late.rollback()
+		w.judge("o-2 was stored while o-1's transaction was still open")
+	}
+	late.commit()
+	w.env.SettleFor(relayQuiet, func() bool { return len(w.chargedOrders()) >= 2 }, w.queue)
+	w.judge("o-1's transaction wrote its outbox row (id 1) before o-2's (id 2) but committed after o-2 was charged")
+}
+
+// Three Sales instances run, so three relays share one outbox. Ten orders wait in it. The database is slow for a
+// moment: the first delete of relayed rows takes a quarter of a second, while the other relays look at the outbox.
+// Nothing crashes, so every event must be published exactly once: Billing's inbox would hide a copy, but every other
+// consumer of OrderPlaced (and the broker) would carry it.
+func TestThreeRelaysPublishEachEventOnce(t *testing.T) {
+	w := newWorld(t)
+	for i := 1; i <= 3; i++ {
+		w.startSales(fmt.Sprintf("sales-%d", i))
+	}
+	w.slowFirstDelete()
+	orders := makeOrders(1, 10)
+	w.storeEvents(orders...)
+	w.env.SettleFor(relayQuiet, func() bool { return w.relayed(orders) }, w.queue)
+	w.env.Settle(func() bool { return false }, w.queue) // a copy published late still shows up
+	w.judgePublishedOnce(orders, "three relays shared the outbox; the first delete of relayed rows took "+slowDelete.String())
+	w.judge("three relays shared the outbox")
+}
+
+// The relay publishes o-1's event and dies right after its transaction that deletes the row has committed. The broker
+// link is slow (each publish arrives a moment after it was sent), so the event reaches Billing only if the relay
+// waited for the broker's confirm before it deleted the row. (This passes in the starter; it fails if the rows are
+// deleted before their confirms.)
+func TestRelayDeletesOnlyWhatTheBrokerConfirmed(t *testing.T) {
+	w := newWorld(t)
+	sales := w.startSales("sales")
+	sales.proc.Slow(fault.Up, slowLink)
+	sales.proc.CrashOn(fault.AfterCommitTo("outbox", 1))
+	w.storeEvents("o-1")
+	w.waitCrash(sales)
+
+	w.startSales("sales")
+	w.env.SettleFor(relayQuiet, func() bool { return len(w.chargedOrders()) >= 1 }, w.queue)
+	w.judge(fmt.Sprintf("Sales' relay died right after the transaction that deleted o-1's outbox row committed, "+
+		"with its broker link %v slow", slowLink))
+}
+
+// The relay publishes o-1's event; the broker confirms it; the relay dies before the transaction that deletes the
+// row commits (its commit never reaches the database). The restarted relay publishes the event again: at least once.
+// Billing, an idempotent consumer (lab 5), must still charge o-1 once. (This passes in the starter; it fails if a
+// published copy does not carry the row's message id.)
 func TestCrashAfterPublishChargesOnce(t *testing.T) {
 	w := newWorld(t)
 	first := w.startSales("sales")
-	first.proc.Points.Arm(fault.AfterPublish)
-	w.placeOrder(context.Background(), first, "o-1")
+	first.proc.CrashOn(fault.BeforeCommitTo("outbox", 1))
+	w.storeEvents("o-1")
 	w.waitCrash(first)
 
 	w.startSales("sales")
-	w.env.SettleFor(relayQuiet, func() bool { // done once a second copy of the message was delivered and settled
-		ids := w.env.Strings(`SELECT message_id FROM processed_messages`)
-		return len(ids) == 1 && w.env.Deliveries(ids[0]) >= 2 && w.env.Unacked() == 0
+	w.env.SettleFor(relayQuiet, func() bool { // done once the second copy was delivered and settled
+		return w.env.Deliveries(messageID("o-1")) >= 2 && w.env.Unacked() == 0 && len(w.chargedOrders()) >= 1
 	}, w.queue)
-	w.judge(fmt.Sprintf("Sales died at %q: OrderPlaced for o-1 was confirmed by the broker, not yet marked as sent", fault.AfterPublish))
+	w.judge("Sales' relay died after the broker confirmed o-1's event, before the row's delete committed")
 }
+
+// Billing's queue is full (it holds one message and refuses more), so the broker refuses o-1's event with a negative
+// confirm. Once the queue has room again, the event must get there: a refused message is not a sent one. (This
+// passes in the starter; it fails if the relay deletes a row whose message the broker refused.)
+func TestRefusedEventIsPublishedAgain(t *testing.T) {
+	w := newWorldWithoutBilling(t)
+	ops := w.fullQueue()
+	sales := w.startSales("sales")
+	w.storeEvents("o-1")
+	if !w.env.Eventually(func() bool { return len(w.env.Refusals(sales.proc.Name)) > 0 }) {
+		t.Fatalf("the broker never refused o-1's event: %v", sales.proc.Err())
+	}
+	w.env.Log("test", "billing's queue has room again (the test purged it)")
+	if _, err := ops.QueuePurge(w.queue, false); err != nil { // noWait=false
+		t.Fatalf("purge %q: %v", w.env.Short(w.queue), err)
+	}
+	if !w.env.SettleFor(relayQuiet, func() bool { return w.env.MustDepth(w.queue) == 1 }, w.queue) {
+		w.env.Fail(story.Lost, "order o-1 was never announced: the broker refused its OrderPlaced (billing's queue "+
+			"was full), and once the queue had room the event was not published again (%d row(s) left in the outbox)",
+			w.env.Int(`SELECT count(*) FROM outbox`))
+	}
+}
+
+// Step 3: the trace.
 
 // The customer's request carries a W3C trace context. Billing's span for the order must belong to that trace, so
 // one trace shows the order from the click to the charge.
@@ -106,44 +220,8 @@ func TestTraceReachesBilling(t *testing.T) {
 	}
 }
 
-// Sales' transaction for o-1 runs long: it has written its rows but not committed, while o-2 is placed, committed,
-// announced and charged. Then o-1 commits. Billing must hear of o-1 too. (A relay that remembers "the last id I
-// published" has moved past o-1's row before o-1 committed, and never looks back.)
-func TestLateCommitIsNotSkipped(t *testing.T) {
-	w := newWorld(t)
-	sales := w.startSales("sales")
-	held, release := make(chan struct{}), make(chan struct{})
-	var releaseOnce sync.Once
-	letGo := func() { releaseOnce.Do(func() { close(release) }) }
-	defer letGo()
-	sales.HoldBeforeCommit = func(orderID string) {
-		if orderID != "o-1" {
-			return
-		}
-		w.env.Log(sales.proc.Name, "o-1's transaction is held open just before its commit (injected)")
-		close(held)
-		<-release
-	}
-	pending := w.placeOrder(context.Background(), sales, "o-1")
-	select {
-	case <-held:
-	case <-time.After(harness.Patience):
-		t.Fatalf("Sales never got to commit o-1: %v", sales.proc.Err())
-	}
-	w.mustPlace(context.Background(), sales, "o-2")
-	if !w.env.Eventually(func() bool { return contains(w.chargedOrders(), "o-2") }) {
-		w.judge("o-2 was placed while o-1's transaction was still open")
-	}
-	w.env.Log("test", "o-1's transaction may commit now")
-	letGo()
-	if status := <-pending; status != http.StatusCreated {
-		t.Fatalf("placing o-1 answered %d %s", status, http.StatusText(status))
-	}
-	w.env.SettleFor(relayQuiet, func() bool { return len(w.chargedOrders()) >= 2 }, w.queue)
-	w.judge("o-1's transaction wrote its rows before o-2's but committed after o-2 was charged")
-}
-
-// world is one test's shop: Billing running, Sales' processes, and an in-memory span recorder.
+// world is one test's shop: Billing running (in the test's process, with an in-memory span recorder), Sales'
+// processes, Sales' database.
 type world struct {
 	env             *harness.Env
 	exchange, queue string
@@ -151,60 +229,96 @@ type world struct {
 	spans           *tracetest.SpanRecorder
 }
 
-// salesProc is one running Sales: its process and its service.
+// salesProc is one running Sales: its process and where its HTTP front listens.
 type salesProc struct {
-	*Sales
 	proc *harness.Process
+	addr string
 }
 
 func newWorld(t *testing.T) *world {
-	env := harness.New(t)
+	w := newWorldWithoutBilling(t)
+	w.startBilling()
+	return w
+}
+
+// newWorldWithoutBilling is a world in which nobody consumes Billing's queue yet.
+func newWorldWithoutBilling(t *testing.T) *world { return worldIn(harness.New(t)) }
+
+// worldIn builds a world in env.
+func worldIn(env *harness.Env) *world {
 	env.Exec(Schema)
 	env.Exec(BillingSchema)
 	spans := tracetest.NewSpanRecorder()
 	w := &world{env: env, exchange: env.Name("sales"), queue: env.Name("billing"), spans: spans,
 		tracer: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))}
-	t.Cleanup(func() { _ = w.tracer.Shutdown(context.Background()) })
-	w.startBilling()
+	env.T.Cleanup(func() { _ = w.tracer.Shutdown(context.Background()) })
 	return w
 }
 
-// startBilling runs Billing as its own process and waits until it consumes.
+// startBilling runs Billing (a correct idempotent consumer) in the test's process and waits until it consumes.
 func (w *world) startBilling() {
 	proc := w.env.Process("billing")
 	billing := &Billing{DB: proc.Pool(), Tracer: w.tracer.Tracer("billing"), Propagator: propagation.TraceContext{},
 		Logf: func(format string, args ...any) { w.env.Log(proc.Name, format, args...) }}
 	conn := proc.MustDial()
 	proc.Go(func(ctx context.Context) error { return billing.Consume(ctx, conn, w.exchange, w.queue) })
-	if !w.env.Eventually(func() bool { _, consumers, err := w.env.QueueDepth(w.queue); return err == nil && consumers > 0 }) {
+	if !w.env.WaitConsuming(w.queue, 1) {
 		w.env.T.Fatalf("Billing did not start consuming: %v", proc.Err())
 	}
 }
 
-// startSales runs a Sales process (a restart when one ran before) with its background loop, Run.
+// startSales starts a Sales process called name (a restart when one ran before) and waits until its HTTP front
+// listens and its relay has declared Sales' exchange.
 func (w *world) startSales(name string) *salesProc {
-	proc := w.env.Process(name)
-	s := &salesProc{proc: proc, Sales: &Sales{DB: proc.Pool(), Broker: proc.MustDial(), Exchange: w.exchange,
-		Tracer: w.tracer.Tracer("sales"), Propagator: propagation.TraceContext{}, Points: proc.Points}}
-	proc.Go(s.Run)
+	w.env.T.Helper()
+	listening := make(chan string, 1)
+	proc := w.env.SpawnRole(name, "sales", harness.Args{"exchange": w.exchange})
+	proc.On("listening", func(addr string) string { listening <- addr; return "" })
+	s := &salesProc{proc: proc}
+	select {
+	case s.addr = <-listening:
+	case <-time.After(harness.Patience):
+		w.env.T.Fatalf("%s never started listening for orders: %v", proc.Name, proc.Err())
+	}
+	if !w.env.Eventually(func() bool { return w.declared(proc.Name) }) {
+		w.env.T.Fatalf("%s's relay never declared exchange %q: %v", proc.Name, w.env.Short(w.exchange), proc.Err())
+	}
 	return s
 }
 
-// placeOrder is the customer clicking "buy": POST /orders, handled inside Sales' process (if Sales dies, so does the
-// request). ctx carries the customer's trace, if any. The HTTP status arrives on the channel unless Sales died.
+// declared reports whether actor has declared Sales' exchange.
+func (w *world) declared(actor string) bool {
+	for _, e := range w.env.Timeline.Entries() {
+		if e.Kind == story.Declare && e.Actor == actor && e.Peer == w.env.Short(w.exchange) {
+			return true
+		}
+	}
+	return false
+}
+
+// placeOrder is the customer clicking "buy": POST /orders to s's HTTP front. ctx carries the customer's trace, if any.
+// The HTTP status arrives on the channel (0 when Sales died before it answered).
 func (w *world) placeOrder(ctx context.Context, s *salesProc, orderID string) <-chan int {
 	body, _ := json.Marshal(shop.PlaceOrder{OrderID: orderID, Customer: "ann", Cents: 4200})
-	req := httptest.NewRequest(http.MethodPost, "/orders", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+s.addr+"/orders", bytes.NewReader(body))
+	if err != nil {
+		w.env.T.Fatal(err)
+	}
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	status := make(chan int, 1)
-	w.env.Log("customer", "POST /orders %s", orderID)
-	s.proc.Go(func(procCtx context.Context) error {
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req.WithContext(procCtx))
-		w.env.Log("customer", "POST /orders %s answered %d %s", orderID, rec.Code, http.StatusText(rec.Code))
-		status <- rec.Code
-		return nil
-	})
+	w.env.Log("customer", "POST /orders %s to %s", orderID, s.proc.Name)
+	go func() {
+		client := &http.Client{Timeout: harness.Patience}
+		resp, err := client.Do(req)
+		if err != nil {
+			w.env.Log("customer", "POST /orders %s got no answer: %v", orderID, err)
+			status <- 0
+			return
+		}
+		resp.Body.Close()
+		w.env.Log("customer", "POST /orders %s answered %s", orderID, resp.Status)
+		status <- resp.StatusCode
+	}()
 	return status
 }
 
@@ -216,19 +330,192 @@ func (w *world) mustPlace(ctx context.Context, s *salesProc, orderID string) {
 		if status != http.StatusCreated {
 			w.env.T.Fatalf("placing %s answered %d %s with everything up", orderID, status, http.StatusText(status))
 		}
-	case <-time.After(harness.Patience):
+	case <-time.After(harness.Patience + time.Second):
 		w.env.T.Fatalf("placing %s got no answer within %v", orderID, harness.Patience)
 	}
 }
 
-// waitCrash waits until Sales has died at its armed crash point.
+// waitCrash waits until Sales has died of the crash armed on it.
 func (w *world) waitCrash(s *salesProc) {
 	w.env.T.Helper()
 	select {
-	case <-s.proc.Points.Crashed():
+	case <-s.proc.Crashed():
 	case <-time.After(harness.Patience):
-		w.env.T.Fatalf("Sales never reached its crash point: %v", s.proc.Err())
+		w.env.T.Fatalf("%s never did what its crash waits for: %v", s.proc.Name, s.proc.Err())
 	}
+}
+
+// messageID is the message id the tests give the OrderPlaced event of an order they store themselves.
+func messageID(orderID string) string { return "placed-" + orderID }
+
+// storeEvents stores orders as PlaceOrder would, each with its OrderPlaced in the outbox, in one transaction of the
+// test's, and commits it.
+func (w *world) storeEvents(orderIDs ...string) {
+	w.env.T.Helper()
+	w.beginEvents(orderIDs...).commit()
+}
+
+// heldEvents is a test transaction that has stored orders and their outbox rows and not committed yet.
+type heldEvents struct {
+	w      *world
+	tx     pgx.Tx
+	orders []string
+}
+
+// beginEvents stores orders and their outbox rows in a transaction of the test's, and keeps it open.
+func (w *world) beginEvents(orderIDs ...string) *heldEvents {
+	w.env.T.Helper()
+	ctx := w.env.Context()
+	tx, err := w.env.DB().Begin(ctx)
+	if err != nil {
+		w.env.T.Fatalf("begin: %v", err)
+	}
+	w.env.T.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	for _, id := range orderIDs {
+		w.insertEvent(ctx, tx, id)
+	}
+	w.env.Log("test", "a transaction stored %s with %s, and is still open", listed(orderIDs), rowsOf(len(orderIDs)))
+	return &heldEvents{w: w, tx: tx, orders: orderIDs}
+}
+
+// insertEvent writes one order and its OrderPlaced outbox row inside tx.
+func (w *world) insertEvent(ctx context.Context, tx pgx.Tx, orderID string) {
+	placed := shop.OrderPlaced{OrderID: orderID, Customer: "ann", Cents: 4200}
+	body, err := shop.Encode(placed)
+	if err != nil {
+		w.env.T.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)`,
+		placed.OrderID, placed.Customer, placed.Cents); err != nil {
+		w.env.T.Fatalf("store %s: %v", orderID, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (message_id, message_type, routing_key, body) VALUES ($1, $2, $3, $4)`,
+		messageID(orderID), placed.MessageType(), OrderPlacedKey, body); err != nil {
+		w.env.T.Fatalf("add %s's event to the outbox: %v", orderID, err)
+	}
+}
+
+func (h *heldEvents) commit() {
+	h.w.env.T.Helper()
+	if err := h.tx.Commit(h.w.env.Context()); err != nil {
+		h.w.env.T.Fatalf("commit %v: %v", h.orders, err)
+	}
+	h.w.env.Log("test", "the transaction that stored %s committed", listed(h.orders))
+}
+
+// listed names orders for a timeline line: "o-1, o-2", or "10 orders (o-1 … o-10)".
+func listed(orderIDs []string) string {
+	if len(orderIDs) <= 3 {
+		return strings.Join(orderIDs, ", ")
+	}
+	return fmt.Sprintf("%d orders (%s … %s)", len(orderIDs), orderIDs[0], orderIDs[len(orderIDs)-1])
+}
+
+// rowsOf says how many outbox rows: "its outbox row", "their 10 outbox rows".
+func rowsOf(n int) string {
+	if n == 1 {
+		return "its outbox row"
+	}
+	return fmt.Sprintf("their %d outbox rows", n)
+}
+
+func (h *heldEvents) rollback() { _ = h.tx.Rollback(context.Background()) }
+
+// makeOrders returns the order ids o-from … o-to.
+func makeOrders(from, to int) []string {
+	var ids []string
+	for i := from; i <= to; i++ {
+		ids = append(ids, shop.OrderID(i))
+	}
+	return ids
+}
+
+// relayed reports whether the outbox is empty, every order's event was delivered to Billing at least once and
+// nothing is unacked.
+func (w *world) relayed(orderIDs []string) bool {
+	if w.env.Int(`SELECT count(*) FROM outbox`) > 0 || w.env.Unacked() > 0 {
+		return false
+	}
+	for _, id := range orderIDs {
+		if w.env.Deliveries(messageID(id)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// judgePublishedOnce fails the test unless each order's event reached Billing's queue exactly once (nothing crashed,
+// so nothing was redelivered: a delivery is a publish).
+func (w *world) judgePublishedOnce(orderIDs []string, what string) {
+	w.env.T.Helper()
+	var twice []string
+	for _, id := range orderIDs {
+		if n := w.env.Deliveries(messageID(id)); n > 1 {
+			twice = append(twice, fmt.Sprintf("%s %d times", id, n))
+		}
+	}
+	if len(twice) == 0 {
+		return
+	}
+	shown := twice[:min(5, len(twice))]
+	w.env.Fail(story.Duplicate, "the OrderPlaced events of %d of %d orders were published more than once with nothing "+
+		"failing (%s%s): %s", len(twice), len(orderIDs), strings.Join(shown, ", "), more(len(twice)-len(shown)), what)
+}
+
+func more(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d more", n)
+}
+
+// slowFirstDelete makes the first statement that deletes or updates outbox rows, from any relay, take slowDelete (a
+// trigger in the database, so no relay can step around it).
+func (w *world) slowFirstDelete() {
+	w.env.T.Helper()
+	schema := w.env.Schema()
+	seq := pgx.Identifier{schema, "slow_delete_calls"}.Sanitize()
+	fn := pgx.Identifier{schema, "slow_delete"}.Sanitize()
+	w.env.Exec(fmt.Sprintf(`
+CREATE SEQUENCE %[1]s;
+CREATE FUNCTION %[2]s() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+	IF nextval('%[1]s') = 1 THEN
+		PERFORM pg_sleep(%[3]f);
+	END IF;
+	RETURN NULL;
+END
+$body$;
+CREATE TRIGGER slow_delete BEFORE UPDATE OR DELETE ON outbox FOR EACH STATEMENT EXECUTE FUNCTION %[2]s()`,
+		seq, fn, slowDelete.Seconds()))
+	w.env.Log("test", "the first delete (or update) of outbox rows will take %v (injected: a trigger in the database)", slowDelete)
+}
+
+// fullQueue declares Billing's queue bounded to one message, refusing more (x-overflow reject-publish), bound to
+// Sales' exchange, and fills it with one message. It returns the test's channel for looking after the queue.
+func (w *world) fullQueue() *amqp.Channel {
+	w.env.T.Helper()
+	ch, err := w.env.Process("ops").MustDial().Channel()
+	if err != nil {
+		w.env.T.Fatalf("open channel: %v", err)
+	}
+	if err := DeclareExchange(ch, w.exchange); err != nil {
+		w.env.T.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(w.queue,
+		true,  // durable
+		false, // autoDelete
+		false, // exclusive
+		false, // noWait
+		amqp.Table{"x-max-length": int64(1), "x-overflow": "reject-publish"}); err != nil {
+		w.env.T.Fatalf("declare %q: %v", w.env.Short(w.queue), err)
+	}
+	if err := ch.QueueBind(w.queue, OrderPlacedKey, w.exchange, false, nil); err != nil { // noWait=false
+		w.env.T.Fatalf("bind %q: %v", w.env.Short(w.queue), err)
+	}
+	w.env.Publisher("ops").Raw("", w.queue, amqp.Publishing{MessageId: "filler", Body: []byte("{}")})
+	w.env.Log("test", "billing's queue holds one message and refuses more (x-max-length 1, reject-publish)")
+	return ch
 }
 
 // judge fails the test unless every stored order was charged exactly once and nothing else was charged.
@@ -262,15 +549,6 @@ func (w *world) billingSpan(orderID string) sdktrace.ReadOnlySpan {
 func hasAttr(attrs []attribute.KeyValue, key, value string) bool {
 	for _, a := range attrs {
 		if string(a.Key) == key && a.Value.AsString() == value {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package outbox
 import (
 	"encoding/json"
 	"fmt"
+	"log"
 	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -11,29 +12,25 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
 // You do not need to edit this file: it is Sales' HTTP front (already traced) and its plumbing. How Sales stores an
-// order and announces it is in sales.go; its background work is in relay.go.
+// order and announces it is in sales.go, how the relay takes a batch of the outbox to the broker in relay.go, and
+// which headers an event carries in trace.go.
 
 // OrderPlacedKey is the routing key of OrderPlaced events on Sales' exchange.
 const OrderPlacedKey = "OrderPlaced"
 
 // Sales accepts orders over HTTP, stores them and publishes OrderPlaced. A Sales is safe for concurrent use: every
-// request opens its own channel on Broker, and Run (relay.go) uses a channel of its own.
+// request opens its own channel on Broker, and Run (outbox.go) uses a channel of its own.
 type Sales struct {
 	DB         *pgxpool.Pool
-	Broker     *amqp.Connection              // owned by the caller
-	Exchange   string                        // Sales' events exchange (topic)
-	Tracer     trace.Tracer                  // where Sales' spans go
-	Propagator propagation.TextMapPropagator // reads and writes trace context (W3C traceparent)
-	Points     *fault.Points                 // where the test may make Sales crash; nil never crashes
-
-	// HoldBeforeCommit, when set, is called with the order id just before the order's transaction commits. Tests
-	// use it to make one transaction run long; nil does nothing.
-	HoldBeforeCommit func(orderID string)
+	Broker     *amqp.Connection                 // owned by the caller
+	Exchange   string                           // Sales' events exchange (topic)
+	Tracer     trace.Tracer                     // where Sales' spans go
+	Propagator propagation.TextMapPropagator    // reads and writes trace context (W3C traceparent)
+	Logf       func(format string, args ...any) // where Sales says what went wrong; nil means the standard logger
 }
 
 // ServeHTTP handles POST /orders with a PlaceOrder body. It continues the caller's trace (the traceparent header),
@@ -57,12 +54,13 @@ func (s *Sales) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 }
 
-// beforeCommit is where an order's transaction is about to commit: the test may crash Sales or hold it here.
-func (s *Sales) beforeCommit(orderID string) {
-	s.Points.At(fault.BeforeCommit)
-	if s.HoldBeforeCommit != nil {
-		s.HoldBeforeCommit(orderID)
+// logf reports through Logf, or the standard logger.
+func (s *Sales) logf(format string, args ...any) {
+	if s.Logf == nil {
+		log.Printf("sales: "+format, args...)
+		return
 	}
+	s.Logf(format, args...)
 }
 
 // DeclareExchange declares Sales' events exchange: a durable topic exchange. Declaring is idempotent.

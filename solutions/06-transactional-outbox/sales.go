@@ -4,9 +4,9 @@
 // survives every crash: publish after the commit and a crash loses the event; publish before and a rollback
 // announces an order that does not exist. Sales now writes the event as a row of its own database, in the order's
 // transaction, with its headers (the trace context included): the order and its announcement commit together or not
-// at all. Run (relay.go) carries the rows to the broker afterwards. This is one good answer, not the only one:
-// change data capture (reading the database's log, e.g. Debezium) or event sourcing also make the event part of
-// the same write.
+// at all. The relay (Run) carries the rows to the broker afterwards. This is one good answer, not the only one:
+// change data capture (reading the database's log, e.g. Debezium) or event sourcing also make the event part of the
+// same write.
 
 package outbox
 
@@ -16,33 +16,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel/propagation"
 
-	"msglabs/shared/fault"
 	"msglabs/shared/shop"
 )
 
-// Schema is Sales' database: the orders it accepted, and the outbox of events waiting to be published. An outbox row
-// is a whole message: its id (stable, so a republished copy is recognised downstream), type, routing key, headers
-// and body.
-const Schema = `
-CREATE TABLE orders (
-	id       text PRIMARY KEY,
-	customer text NOT NULL,
-	cents    int  NOT NULL
-);
-CREATE TABLE outbox (
-	id           bigserial   PRIMARY KEY,
-	message_id   text        NOT NULL,
-	message_type text        NOT NULL,
-	routing_key  text        NOT NULL,
-	headers      jsonb       NOT NULL DEFAULT '{}',
-	body         bytea       NOT NULL,
-	created_at   timestamptz NOT NULL DEFAULT now()
-)`
-
 // PlaceOrder stores the order and, in the same transaction, its OrderPlaced event in the outbox. It does not touch
-// the broker: Run publishes the event once the transaction has committed.
+// the broker: the relay publishes the event once the transaction has committed.
 func (s *Sales) PlaceOrder(ctx context.Context, cmd shop.PlaceOrder) error {
 	tx, err := s.DB.Begin(ctx)
 	if err != nil {
@@ -58,26 +37,22 @@ func (s *Sales) PlaceOrder(ctx context.Context, cmd shop.PlaceOrder) error {
 	if err := s.addToOutbox(ctx, tx, placed); err != nil {
 		return err
 	}
-	s.beforeCommit(cmd.OrderID)
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit order %s: %w", cmd.OrderID, err)
 	}
-	s.Points.At(fault.AfterCommit)
 	return nil
 }
 
-// addToOutbox writes evt as an outbox row inside tx. The row's headers carry the trace context of ctx (the
-// customer's request), so the relay can send it on even though it runs later, in another goroutine.
+// addToOutbox writes evt as an outbox row inside tx, with a message id of its own (it stays the same however often
+// the relay publishes the row) and the headers of the request in ctx.
 func (s *Sales) addToOutbox(ctx context.Context, tx pgx.Tx, evt shop.OrderPlaced) error {
 	body, err := shop.Encode(evt)
 	if err != nil {
 		return err
 	}
-	headers := map[string]string{}
-	s.Propagator.Inject(ctx, propagation.MapCarrier(headers))
 	_, err = tx.Exec(ctx,
 		`INSERT INTO outbox (message_id, message_type, routing_key, headers, body) VALUES ($1, $2, $3, $4, $5)`,
-		uuid.NewString(), evt.MessageType(), OrderPlacedKey, headers, body)
+		uuid.NewString(), evt.MessageType(), OrderPlacedKey, s.eventHeaders(ctx), body)
 	if err != nil {
 		return fmt.Errorf("add OrderPlaced %s to the outbox: %w", evt.OrderID, err)
 	}
