@@ -3,7 +3,6 @@
 package competing
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -13,21 +12,20 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"msglabs/shared/bench"
 	"msglabs/shared/harness"
 	"msglabs/shared/story"
 )
 
-const (
-	benchMessages  = 10_000 // persistent messages waiting in the queue before the consumers start
-	benchBodySize  = 1024   // bytes per message
-	benchPrefetch  = 256    // a fast handler wants a large prefetch: the broker never waits for an ack to send more
-	benchConsumers = 2      // competing consumers, each with its own channel on one connection
-	benchWindow    = 256    // publisher confirms outstanding while filling the queue
-)
+// benchConsumers is how many competing consumers drain the queue, each with its own channel on one connection. The
+// rest of the benchmark's shape (message size, how many, confirms in flight, prefetch) is shared/bench's, so the
+// figure compares with BenchmarkRawPublishConsume there.
+const benchConsumers = 2
 
-// BenchmarkDrain measures how fast benchConsumers Consumers with a handler that does nothing drain a queue of
-// benchMessages persistent 1 KiB messages, in messages per second. It talks to the broker directly (no proxy, no
-// timeline), like the raw amqp091-go baseline it is compared with. Filling the queue is not timed.
+// BenchmarkDrain measures how fast benchConsumers Consumers (prefetch bench.Window) with a handler that does nothing
+// drain a queue of bench.PerRun persistent messages of bench.MessageSize bytes, in messages per second. It talks to
+// the broker directly (no proxy, no timeline), like the raw amqp091-go baseline it is compared with. Filling the
+// queue is not timed.
 func BenchmarkDrain(b *testing.B) {
 	env := harness.New(b)
 	conn, err := amqp.Dial(env.AMQPURL())
@@ -45,11 +43,11 @@ func BenchmarkDrain(b *testing.B) {
 		drain(b, conn, queue)
 		elapsed += time.Since(start)
 	}
-	b.ReportMetric(float64(benchMessages*b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(bench.PerRun*b.N)/elapsed.Seconds(), "msgs/s")
 }
 
-// fill declares a plain durable queue (Billing's own is bounded far below benchMessages) and publishes
-// benchMessages persistent messages to it, at most benchWindow unconfirmed at a time.
+// fill declares a plain durable queue (Billing's own is bounded far below bench.PerRun) and publishes bench.PerRun
+// persistent messages to it with shared/bench's publisher, at most bench.Window unconfirmed at a time.
 func fill(b *testing.B, conn *amqp.Connection, queue string) {
 	b.Helper()
 	ch, err := conn.Channel()
@@ -66,30 +64,12 @@ func fill(b *testing.B, conn *amqp.Connection, queue string) {
 	if err != nil {
 		b.Fatalf("declare queue: %v", err)
 	}
-	if err := ch.Confirm(false); err != nil {
+	if err := ch.Confirm(false); err != nil { // noWait=false
 		b.Fatalf("confirm mode: %v", err)
 	}
-	ctx := context.Background()
-	body := bytes.Repeat([]byte("x"), benchBodySize)
-	var window []*amqp.DeferredConfirmation
-	for n := 0; n < benchMessages; n++ {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
-			"",    // exchange: the default exchange routes by queue name
-			queue, // routing key
-			false, // mandatory
-			false, // immediate
-			amqp.Publishing{DeliveryMode: amqp.Persistent, Body: body})
-		if err != nil {
-			b.Fatalf("publish: %v", err)
-		}
-		if window = append(window, dc); len(window) == benchWindow || n == benchMessages-1 {
-			for _, dc := range window {
-				if ok, err := dc.WaitContext(ctx); !ok || err != nil {
-					b.Fatalf("the broker did not confirm a message (ok=%v, err=%v)", ok, err)
-				}
-			}
-			window = window[:0]
-		}
+	body := bench.Payload(bench.MessageSize)
+	if err := bench.Publish(context.Background(), ch, "", queue, body, bench.PerRun, bench.Window); err != nil {
+		b.Fatalf("fill %q: %v", queue, err)
 	}
 }
 
@@ -100,7 +80,7 @@ func drain(b *testing.B, conn *amqp.Connection, queue string) {
 	var handled atomic.Int64
 	done := make(chan struct{})
 	handle := func(context.Context, amqp.Delivery) error {
-		if handled.Add(1) == benchMessages {
+		if handled.Add(1) == bench.PerRun {
 			close(done)
 		}
 		return nil
@@ -108,7 +88,7 @@ func drain(b *testing.B, conn *amqp.Connection, queue string) {
 	var wg sync.WaitGroup
 	errs := make(chan error, benchConsumers)
 	for range benchConsumers {
-		c := &Consumer{Queue: queue, Prefetch: benchPrefetch, Handle: handle}
+		c := &Consumer{Queue: queue, Prefetch: bench.Window, Handle: handle}
 		wg.Go(func() { errs <- c.Run(ctx, conn) })
 	}
 	select {
@@ -116,7 +96,7 @@ func drain(b *testing.B, conn *amqp.Connection, queue string) {
 	case err := <-errs:
 		b.Fatalf("a consumer stopped: %v", err)
 	case <-time.After(4 * harness.Patience):
-		b.Fatalf("only %d of %d messages handled", handled.Load(), benchMessages)
+		b.Fatalf("only %d of %d messages handled", handled.Load(), bench.PerRun)
 	}
 	cancel()
 	wg.Wait()

@@ -31,8 +31,14 @@ const (
 	billingPrefetch = 1
 	// minRetryGap is the least average spacing the test accepts between Sales' attempts at a refused message.
 	minRetryGap = 5 * time.Millisecond
-	// backlogAge is how long the test leaves a backlog waiting before it reads the metrics, so its age is measurable.
-	backlogAge = 50 * time.Millisecond
+	// maxRetryGap is the longest Sales may wait between two attempts while Billing's queue is full: once the queue
+	// has room, a Sales that waits longer leaves it idle that long.
+	maxRetryGap = time.Second
+	// outageRefusals is how many times the broker refuses Sales (Billing's queue full, Billing down) before the test
+	// brings Billing back: an outage of several attempts in a row, not a blip.
+	outageRefusals = 8
+	// backlogAge is how long ago the orders of TestMetricsShowTheBacklog were sent (their sent-at stamp).
+	backlogAge = 90 * time.Second
 )
 
 // Twelve orders wait for Billing. The first Billing instance gets stuck on the payment provider with its first order;
@@ -95,7 +101,8 @@ func TestBurstHoldsSalesBack(t *testing.T) {
 		}
 		depth, _, _ := env.QueueDepth(queue)
 		peak = max(peak, depth)
-		return depth >= MaxBacklog && len(env.Refusals(sales.Name)) >= 3
+		refused := env.Refusals(sales.Name)
+		return depth >= MaxBacklog && (len(refused) >= outageRefusals || idleSince(refused) > maxRetryGap)
 	})
 	depth, _, _ := env.QueueDepth(queue)
 	peak = max(peak, depth)
@@ -109,6 +116,7 @@ func TestBurstHoldsSalesBack(t *testing.T) {
 			harness.Patience, depth)
 	case !finished:
 		checkHeldBack(env, sales.Name, peak)
+		checkKeptTrying(env, sales.Name)
 	}
 
 	var billing charges
@@ -152,6 +160,35 @@ func checkHeldBack(env *harness.Env, salesName string, peak int) {
 	}
 }
 
+// checkKeptTrying judges Sales while the queue is full: it tries again at least every maxRetryGap, so that once the
+// queue has room the burst goes on at once.
+func checkKeptTrying(env *harness.Env, salesName string) {
+	env.T.Helper()
+	refused := env.Refusals(salesName)
+	if gap := longestGap(append(refused, time.Now())); gap > maxRetryGap {
+		env.Fail(story.Stalled, "Sales let %v pass without trying again while billing's queue was full (%d refusals so "+
+			"far): its wait keeps growing, so once the queue has room it sits idle that long (the test wants an attempt "+
+			"at least every %v)", gap.Round(time.Millisecond), len(refused), maxRetryGap)
+	}
+}
+
+// idleSince is how long ago the last refusal was (0 before the first).
+func idleSince(refused []time.Time) time.Duration {
+	if len(refused) == 0 {
+		return 0
+	}
+	return time.Since(refused[len(refused)-1])
+}
+
+// longestGap is the longest time between two moments in a row.
+func longestGap(at []time.Time) time.Duration {
+	var longest time.Duration
+	for i := 1; i < len(at); i++ {
+		longest = max(longest, at[i].Sub(at[i-1]))
+	}
+	return longest
+}
+
 // The backlog of a stopped Billing must show on /metrics: how many orders wait and for how long. Once Billing is back,
 // throughput and errors show too.
 func TestMetricsShowTheBacklog(t *testing.T) {
@@ -167,13 +204,9 @@ func TestMetricsShowTheBacklog(t *testing.T) {
 	defer server.Close()
 
 	orders := makeOrders(5)
-	sending := time.Now()
-	sendBills(env, queue, orders) // Billing is down: nobody consumes
-	sent := time.Now()
-	time.Sleep(backlogAge) // not waiting for anything: the backlog has to be some age before its age can be seen
-	waited := time.Since(sent)
+	sentAt := sendStamped(env, queue, orders, backlogAge) // sent while Billing was down: nobody consumes
 	seen := scrape(env, server.URL)
-	checkBacklogShown(env, seen, len(orders), waited, time.Since(sending))
+	checkBacklogShown(env, seen, len(orders), time.Since(sentAt))
 
 	fail := failOnce(shop.OrderID(2))
 	startBilling(env, queue, 1, fail, metrics)
@@ -192,32 +225,59 @@ func TestMetricsShowTheBacklog(t *testing.T) {
 	}
 }
 
+// Prometheus scrapes Billing's /metrics as soon as Billing's process is up, before anything has declared Billing's
+// queue (a deploy in an unlucky order). Once the queue exists and orders wait in it, /metrics must show them.
+func TestMetricsSurviveAScrapeBeforeTheQueueExists(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(Schema)
+	queue := env.Name("billing")
+	reg := prometheus.NewRegistry()
+	if _, err := NewMetrics(reg, env.Process("monitor").MustDial(), queue); err != nil {
+		t.Fatalf("NewMetrics: %v", err)
+	}
+	server := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer server.Close()
+
+	_, status, err := scrapeStatus(server.URL) // whatever it answers: the queue is not there yet
+	env.Log("test", "Prometheus scraped /metrics before billing's queue existed: %d %s (%v)", status, http.StatusText(status), err)
+	orders := makeOrders(3)
+	sentAt := sendStamped(env, queue, orders, backlogAge)
+	seen, status, err := scrapeStatus(server.URL)
+	if err != nil || status != http.StatusOK {
+		env.Fail(story.Stalled, "after one scrape while billing's queue did not exist yet, /metrics never showed the "+
+			"backlog again: GET /metrics answered %d %s (%v) with %d orders waiting", status, http.StatusText(status), err,
+			len(orders))
+	}
+	checkBacklogShown(env, seen, len(orders), time.Since(sentAt))
+}
+
 const (
 	depthMetric = "billing_queue_depth"
 	ageMetric   = "billing_queue_oldest_message_age_seconds"
+	// ageSlack is how far the shown age may be from the true one.
+	ageSlack = time.Second
 )
 
-// checkBacklogShown judges the metrics seen while n orders have waited with nobody consuming: at least waited (since
-// the last was sent), at most atMost (since the first was being sent, up to the scrape).
-func checkBacklogShown(env *harness.Env, seen map[string]float64, n int, waited, atMost time.Duration) {
+// checkBacklogShown judges the metrics seen while n orders have waited with nobody consuming, the oldest for waited
+// (up to the scrape).
+func checkBacklogShown(env *harness.Env, seen map[string]float64, n int, waited time.Duration) {
 	env.T.Helper()
 	depth, hasDepth := seen[depthMetric]
 	age, hasAge := seen[ageMetric]
 	if !hasDepth || !hasAge {
 		env.Fail(story.Stalled, "%d orders waited %v in billing's queue with Billing down, and /metrics did not show it "+
 			"(%s present: %v, %s present: %v): a stuck Billing looks exactly like a quiet day",
-			n, waited.Round(time.Millisecond), depthMetric, hasDepth, ageMetric, hasAge)
+			n, waited.Round(time.Second), depthMetric, hasDepth, ageMetric, hasAge)
 	}
-	// The sent-at stamp has whole milliseconds: allow for the truncation on both ends.
-	minAge, maxAge := (waited - 2*time.Millisecond).Seconds(), (atMost + 2*time.Millisecond).Seconds()
+	// The sent-at stamp has whole milliseconds, and the scrape took a moment: allow a second either way.
+	minAge, maxAge := (waited - ageSlack).Seconds(), (waited + ageSlack).Seconds()
 	if depth != float64(n) || age < minAge || age > maxAge {
-		why := "the depth counts every ready message (the head's MessageCount is how many wait behind it)"
+		why := "the depth counts every ready message"
 		if age < minAge || age > maxAge {
 			why = fmt.Sprintf("the age is how long ago the oldest waiting message was stamped in its %q header", SentAtHeader)
 		}
-		env.Fail(story.Stalled, "%d orders waited %v in billing's queue (the oldest at most %v), but /metrics said %s %v "+
-			"and %s %v: %s", n, waited.Round(time.Millisecond), atMost.Round(time.Millisecond),
-			depthMetric, depth, ageMetric, age, why)
+		env.Fail(story.Stalled, "%d orders waited in billing's queue, the oldest for %v, but /metrics said %s %v and "+
+			"%s %v: %s", n, waited.Round(time.Second), depthMetric, depth, ageMetric, age, why)
 	}
 }
 
@@ -257,6 +317,27 @@ func sendBills(env *harness.Env, queue string, orders []shop.BillOrder) {
 	if err := (&Sales{Queue: queue}).SendBills(env.Context(), conn, orders); err != nil {
 		env.T.Fatalf("Sales could not send %d orders to an empty queue: %v", len(orders), err)
 	}
+}
+
+// sendStamped publishes one BillOrder per order to Billing's queue as Sales would (declared by Billing's rules), each
+// stamped as sent ago, and returns the stamp.
+func sendStamped(env *harness.Env, queue string, orders []shop.BillOrder, ago time.Duration) time.Time {
+	env.T.Helper()
+	declare(env, env.Process("sales").MustDial(), queue)
+	sentAt := time.Now().Add(-ago)
+	sales := env.Publisher("sales")
+	for _, order := range orders {
+		body, err := shop.Encode(order)
+		if err != nil {
+			env.T.Fatal(err)
+		}
+		sales.Raw("", queue, amqp.Publishing{MessageId: "bill-" + order.OrderID, Type: order.MessageType(),
+			ContentType: shop.ContentType, DeliveryMode: amqp.Persistent, Body: body,
+			Headers: amqp.Table{SentAtHeader: sentAt.UnixMilli()}})
+	}
+	env.Log("test", "%d BillOrders wait in billing's queue, sent %v ago (their %q stamp) while Billing was down",
+		len(orders), ago, SentAtHeader)
+	return sentAt
 }
 
 // stuckUntil is a payment provider that hangs until gate is closed; the first order it hangs on goes to stuck.
@@ -337,17 +418,26 @@ func settleBeside(env *harness.Env, done func() bool, queue string) {
 	})
 }
 
-// scrape reads the metrics server's /metrics page into name → value (unlabelled series only).
+// scrape reads the metrics server's /metrics page into name → value (unlabelled series only); a page that cannot be
+// read shows nothing.
 func scrape(env *harness.Env, url string) map[string]float64 {
 	env.T.Helper()
-	resp, err := http.Get(url + "/metrics")
+	seen, status, err := scrapeStatus(url)
+	if err != nil || status != http.StatusOK {
+		env.Log("test", "GET /metrics answered %d %s (%v)", status, http.StatusText(status), err)
+	}
+	return seen
+}
+
+// scrapeStatus reads the metrics server's /metrics page into name → value (unlabelled series only), with the HTTP
+// status.
+func scrapeStatus(url string) (map[string]float64, int, error) {
+	client := &http.Client{Timeout: harness.Patience}
+	resp, err := client.Get(url + "/metrics")
 	if err != nil {
-		env.T.Fatalf("GET /metrics: %v", err)
+		return map[string]float64{}, 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		env.T.Fatalf("GET /metrics answered %s", resp.Status)
-	}
 	seen := map[string]float64{}
 	lines := bufio.NewScanner(resp.Body)
 	for lines.Scan() {
@@ -359,7 +449,10 @@ func scrape(env *harness.Env, url string) map[string]float64 {
 			seen[name] = v
 		}
 	}
-	return seen
+	if resp.StatusCode != http.StatusOK {
+		return map[string]float64{}, resp.StatusCode, nil
+	}
+	return seen, resp.StatusCode, lines.Err()
 }
 
 func sameValues(seen, want map[string]float64) bool {

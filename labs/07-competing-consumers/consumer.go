@@ -17,7 +17,7 @@ type Consumer struct {
 	Metrics  *Metrics // may be nil
 }
 
-// Run consumes c.Queue (which must exist: see DeclareBillingQueue) on conn until ctx is done, acking each message
+// Run consumes c.Queue (which must exist: see DeclareBillingQueue in queue.go) on conn until ctx is done, acking each message
 // after Handle succeeds and requeueing it when Handle fails.
 func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
@@ -27,7 +27,7 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	defer ch.Close()
 	// TODO(lab): nothing limits how many unacked messages the broker pushes to this instance, so it takes the whole
 	// backlog at once, even while its handler is stuck on the first message, and an instance started later finds
-	// the queue empty. Limit it to c.Prefetch with ch.Qos before consuming.
+	// the queue empty. c.Prefetch says how many one instance should hold: who has to be told, and when?
 	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
 		"",    // consumer tag: let the library choose
 		false, // autoAck: we ack after Handle succeeds
@@ -58,24 +58,6 @@ func (c *Consumer) settle(d amqp.Delivery, handleErr error) error {
 	c.Metrics.Processed()
 	if err := d.Ack(false); err != nil { // multiple=false
 		return fmt.Errorf("ack %s: %w", d.MessageId, err)
-	}
-	return nil
-}
-
-// DeclareBillingQueue declares Billing's durable queue. Billing declares it at start-up and Sales before sending;
-// both must declare it with the same arguments (a mismatch closes the channel with 406 PRECONDITION_FAILED).
-func DeclareBillingQueue(ch *amqp.Channel, queue string) error {
-	// TODO(lab): the queue has no bound, so a burst piles up here for as long as Sales can send, and Sales never
-	// hears about it. Bound it to MaxBacklog ready messages ("x-max-length") and make the broker refuse what does not
-	// fit ("x-overflow": "reject-publish") instead of silently dropping the oldest order (the default, "drop-head").
-	_, err := ch.QueueDeclare(queue,
-		true,  // durable
-		false, // autoDelete
-		false, // exclusive
-		false, // noWait
-		nil)   // arguments
-	if err != nil {
-		return fmt.Errorf("declare queue %q: %w", queue, err)
 	}
 	return nil
 }

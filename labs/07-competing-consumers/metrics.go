@@ -34,8 +34,7 @@ func NewMetrics(reg prometheus.Registerer, conn *amqp.Connection, queue string) 
 	}
 	// TODO(lab): throughput and errors cannot tell a quiet day from a stuck Billing: both show zero. Also export how
 	// many messages wait in queue (gauge "billing_queue_depth") and how long the oldest of them has waited
-	// (gauge "billing_queue_oldest_message_age_seconds", 0 when none wait), measured on the broker at each scrape.
-	// The README shows one way: a prometheus.Collector that reads the queue through its own channel on conn.
+	// (gauge "billing_queue_oldest_message_age_seconds", 0 when none wait), as the broker sees them at each scrape.
 	return m, nil
 }
 

@@ -50,9 +50,8 @@ func (s *Sales) send(ctx context.Context, ch *amqp.Channel, order shop.BillOrder
 		return err
 	}
 	// TODO(lab): a negative confirm (accepted == false) is the broker saying "Billing's queue is full": that is
-	// back-pressure, not a failure. Wait a little and send the same message again, waiting longer after each refusal
-	// (say 10 ms, doubling, capped), until the broker takes it or ctx is done. Giving up here loses the order; retrying
-	// at once hammers the broker with publishes it will refuse.
+	// back-pressure, not a failure. Giving up here loses the order; trying again at once hammers the broker with
+	// publishes it will refuse; waiting longer and longer leaves the queue idle once it has room again.
 	if !accepted {
 		return fmt.Errorf("the broker refused BillOrder %s", order.OrderID)
 	}

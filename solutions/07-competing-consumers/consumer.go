@@ -1,11 +1,10 @@
 //go:build solution
 
-// Why this fix: two settings on the broker do the work. A prefetch (basic.qos) caps how many unacknowledged messages
-// one instance may hold, so a stuck instance holds at most that many and the rest stay in the queue for the other
-// instances to compete for; a slow handler wants a small prefetch, a fast one a large one (the benchmark uses 256).
-// And Billing's queue is bounded with x-max-length + x-overflow=reject-publish, so a burst beyond MaxBacklog is not
-// piled up or silently dropped but refused with a negative confirm, which Sales turns into back-pressure (sales.go).
-// This is one good answer, not the only one.
+// Why this fix: a prefetch (basic.qos) caps how many unacknowledged messages one instance may hold, so a stuck
+// instance holds at most that many and the rest stay in the queue for the other instances to compete for. It must be
+// set before the consumer starts: the broker applies it to consumers created after it. A slow handler wants a small
+// prefetch, a fast one a large one (the benchmark uses 256). This is one good answer, not the only one: a consumer
+// may also cancel itself (basic.cancel) when it notices it is stuck, handing its messages back.
 
 package competing
 
@@ -26,7 +25,7 @@ type Consumer struct {
 	Metrics  *Metrics // may be nil
 }
 
-// Run consumes c.Queue (which must exist: see DeclareBillingQueue) on conn until ctx is done, acking each message
+// Run consumes c.Queue (which must exist: see DeclareBillingQueue in queue.go) on conn until ctx is done, acking each message
 // after Handle succeeds and requeueing it when Handle fails.
 func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
@@ -71,24 +70,6 @@ func (c *Consumer) settle(d amqp.Delivery, handleErr error) error {
 	c.Metrics.Processed()
 	if err := d.Ack(false); err != nil { // multiple=false
 		return fmt.Errorf("ack %s: %w", d.MessageId, err)
-	}
-	return nil
-}
-
-// DeclareBillingQueue declares Billing's durable queue. Billing declares it at start-up and Sales before sending;
-// both must declare it with the same arguments (a mismatch closes the channel with 406 PRECONDITION_FAILED).
-func DeclareBillingQueue(ch *amqp.Channel, queue string) error {
-	_, err := ch.QueueDeclare(queue,
-		true,  // durable
-		false, // autoDelete
-		false, // exclusive
-		false, // noWait
-		amqp.Table{
-			"x-max-length": int64(MaxBacklog), // at most this many ready messages (unacked ones do not count)
-			"x-overflow":   "reject-publish",  // refuse the newest (a nack to a confirming publisher), never drop
-		})
-	if err != nil {
-		return fmt.Errorf("declare queue %q: %w", queue, err)
 	}
 	return nil
 }
