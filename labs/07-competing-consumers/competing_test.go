@@ -323,7 +323,7 @@ func sendBills(env *harness.Env, queue string, orders []shop.BillOrder) {
 // stamped as sent ago, and returns the stamp.
 func sendStamped(env *harness.Env, queue string, orders []shop.BillOrder, ago time.Duration) time.Time {
 	env.T.Helper()
-	declare(env, env.Process("sales").MustDial(), queue)
+	declare(env, env.Process("ops").MustDial(), queue)
 	sentAt := time.Now().Add(-ago)
 	sales := env.Publisher("sales")
 	for _, order := range orders {
