@@ -476,32 +476,38 @@ func PlantedOverlay(c *lab.Catalog, l lab.Lab, name string) (map[string]string, 
 }
 
 // maxMistakes bounds how many named mistakes one run mentions: the first that fit say enough.
-const maxMistakes = 2
+const maxMistakes = 3
 
 // matchMistakes returns the lab's named mistakes (at most maxMistakes, in lab.yaml's order) that this run's failures
-// point at. A mistake caught by a guard or by the chaos stage is named whenever that test fails with its marker: the
-// shipped starter passes those. A mistake caught by one of its step's failing tests fails the way the untouched
-// starter does, so it is named only when the attendee has visibly moved on: another failing test of that step passes.
+// point at. A mistake is named only for the step being worked on (or for the chaos stage, which runs once every step
+// passes), when its caught test failed with its marker and, if it has one, its piece of headline. A failure the
+// untouched starter shows too (one of the step's failing tests, with no headline to tell them apart) is named only
+// once the attendee has visibly moved on: another failing test of that step passes. Mistakes that share one failure
+// are all returned: the report says the failure is one of them.
 func matchMistakes(res *RunResult) []lab.Mistake {
-	failed := map[string]string{}
+	failed := map[string]gotest.Result{}
 	for _, rep := range []*gotest.Report{res.Report, chaosReport(res.Chaos)} {
 		if rep == nil {
 			continue
 		}
 		for _, t := range rep.Failed() {
-			failed[t.Name] = t.Marker
+			failed[t.Name] = t
 		}
 	}
 	var out []lab.Mistake
 	for _, m := range res.Lab.Mistakes {
-		marker, ok := failed[m.Caught.Test]
-		if !ok || marker != m.Caught.Marker || len(out) == maxMistakes {
+		t, ok := failed[m.Caught.Test]
+		if !ok || t.Marker != m.Caught.Marker || !strings.Contains(t.Headline, m.Caught.Headline) || len(out) == maxMistakes {
 			continue
 		}
 		if slices.ContainsFunc(out, func(x lab.Mistake) bool { return x.Name == m.Name }) {
 			continue
 		}
-		if starterFails(res.Lab, m.Caught.Test) && !movedOn(res, m) {
+		step := res.Lab.StepOf(m.Caught.Test) // 0 for TestChaos
+		if step != 0 && step != res.Current {
+			continue
+		}
+		if step != 0 && m.Caught.Headline == "" && starterFails(res.Lab, m.Caught.Test) && !movedOn(res, step, m.Caught.Test) {
 			continue
 		}
 		out = append(out, m)
@@ -515,14 +521,14 @@ func starterFails(l lab.Lab, test string) bool {
 	return failing
 }
 
-// movedOn reports whether, in mistake m's step, a failing test other than the one that caught m now passes.
-func movedOn(res *RunResult, m lab.Mistake) bool {
+// movedOn reports whether, in step, a failing test other than test now passes.
+func movedOn(res *RunResult, step int, test string) bool {
 	for _, s := range res.Steps {
-		if s.Number != m.Step {
+		if s.Number != step {
 			continue
 		}
 		for _, t := range s.Tests {
-			if t.Name != m.Caught.Test && t.Status == gotest.Pass && starterFails(res.Lab, t.Name) {
+			if t.Name != test && t.Status == gotest.Pass && starterFails(res.Lab, t.Name) {
 				return true
 			}
 		}

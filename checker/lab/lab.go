@@ -19,6 +19,9 @@ const MetaFile = "lab.yaml"
 type Failing struct {
 	Test   string `yaml:"test" json:"test"`
 	Marker string `yaml:"marker" json:"marker"`
+	// Headline, in a mistake's caught, is a piece of the failure's headline that tells this mistake apart from the
+	// others (and from the untouched starter) caught by the same test with the same marker. Optional.
+	Headline string `yaml:"headline,omitempty" json:"headline,omitempty"`
 }
 
 // Step is one concept of a lab: one section of its brief, its own failing tests, its own hints.

@@ -36,10 +36,7 @@ func Run(res *kit.RunResult, o Options) []Line {
 	} else if _, waiting := uncaught(res); res.ChaosPending() && !waiting {
 		add(Line{Kind: Note, Text: "the chaos stage did not run, so the lab does not count as passed yet."})
 	}
-	for _, m := range res.Mistakes {
-		add(Line{Kind: Mistake, Text: fmt.Sprintf("this looks like a known wrong fix, %s: %s", m.Name, m.Says)},
-			Line{Kind: Mistake, Indent: 1, Text: fmt.Sprintf("it is step %d's concept: %s gives its next hint", m.Step, o.cmd("hint", res.Lab.Number, "--step", m.Step))})
-	}
+	add(mistakes(res, o)...)
 	for _, p := range res.Infra {
 		add(Line{Kind: Infra, Text: p.String()})
 	}
@@ -265,9 +262,9 @@ func chaos(res *kit.RunResult, o Options) []Line {
 		seed = "seed " + c.Seed
 	}
 	if c.Passed() {
-		return []Line{{Kind: Stage, Text: fmt.Sprintf("%s chaos stage: %d fault schedules from %s against your code, all kept their promises", GlyphPass, c.Runs, seed)}}
+		return []Line{{Kind: Stage, Text: fmt.Sprintf("%s chaos stage: %s from %s against your code, all kept their promises", GlyphPass, schedules(c.Runs), seed)}}
 	}
-	out := []Line{{Kind: Stage, Text: fmt.Sprintf("chaos stage: %d fault schedules from %s against your code", c.Runs, seed)}}
+	out := []Line{{Kind: Stage, Text: fmt.Sprintf("chaos stage: %s from %s against your code", schedules(c.Runs), seed)}}
 	t, ok := c.Report.Test(lab.ChaosTest)
 	if !ok {
 		return append(out, binaryTrouble(res.Lab, c.Report)...)
@@ -290,6 +287,14 @@ func chaos(res *kit.RunResult, o Options) []Line {
 	return out
 }
 
+// schedules says how many fault schedules: "1 fault schedule", "8 fault schedules".
+func schedules(n int) string {
+	if n == 1 {
+		return "1 fault schedule"
+	}
+	return fmt.Sprintf("%d fault schedules", n)
+}
+
 // chaosSchedule finds, in the output of the chaos run that failed, the schedule in words the battery left as its
 // last words ("chaos run 2 of 8 failed (seed 501). What the schedule did:", the numbered choices, the replay line).
 func chaosSchedule(rep *gotest.Report) []string {
@@ -306,7 +311,7 @@ func chaosSchedule(rep *gotest.Report) []string {
 						l = l[j:] // drop the file:line prefix of the log line
 					}
 					out = append(out, l)
-					if strings.HasPrefix(l, "replay exactly this run:") {
+					if strings.HasPrefix(l, "replay this schedule:") {
 						break
 					}
 				}
@@ -315,6 +320,34 @@ func chaosSchedule(rep *gotest.Report) []string {
 		}
 	}
 	return nil
+}
+
+// mistakes names the known wrong fixes the run's failures point at: one by name, or, when several are caught by the
+// same failure, as "one of these".
+func mistakes(res *kit.RunResult, o Options) []Line {
+	var out []Line
+	byTest := map[string][]lab.Mistake{}
+	var order []string
+	for _, m := range res.Mistakes {
+		if len(byTest[m.Caught.Test]) == 0 {
+			order = append(order, m.Caught.Test)
+		}
+		byTest[m.Caught.Test] = append(byTest[m.Caught.Test], m)
+	}
+	for _, test := range order {
+		ms := byTest[test]
+		if len(ms) == 1 {
+			out = append(out, Line{Kind: Mistake, Text: fmt.Sprintf("this looks like a known wrong fix, %s: %s", ms[0].Name, ms[0].Says)})
+		} else {
+			out = append(out, Line{Kind: Mistake, Text: fmt.Sprintf("%s fails the way these known wrong fixes make it fail (maybe one of them is yours):", test)})
+			for _, m := range ms {
+				out = append(out, Line{Kind: Mistake, Indent: 1, Text: fmt.Sprintf("%s: %s", m.Name, m.Says)})
+			}
+		}
+		out = append(out, Line{Kind: Mistake, Indent: 1, Text: fmt.Sprintf("it is step %d's concept: %s gives its next hint",
+			ms[0].Step, o.cmd("hint", res.Lab.Number, "--step", ms[0].Step))})
+	}
+	return out
 }
 
 // verdict is the run's last word.

@@ -165,6 +165,9 @@ func failsAsDeclared(want []lab.Failing, rep *gotest.Report) []string {
 			probs = append(probs, fmt.Sprintf("%s failed without a marker, expected %s:", f.Test, f.Marker))
 		case got != f.Marker:
 			probs = append(probs, fmt.Sprintf("%s failed with %s, expected %s", f.Test, got, f.Marker))
+		case !strings.Contains(r.Headline, f.Headline):
+			probs = append(probs, fmt.Sprintf("%s failed with %s, but its headline lacks %q (the piece that names this mistake): %s",
+				f.Test, got, f.Headline, r.Headline))
 		}
 	}
 	return probs

@@ -244,6 +244,6 @@ func (s *Schedule) Report(run, runs int) string {
 	for i, step := range steps {
 		fmt.Fprintf(&b, "  %d. %s\n", i+1, step)
 	}
-	fmt.Fprintf(&b, "replay exactly this run: bin/checker chaos %s --seed %d", labNumber(), s.seed)
+	fmt.Fprintf(&b, "replay this schedule: bin/checker chaos %s --seed %d --runs 1", labNumber(), s.seed)
 	return b.String()
 }

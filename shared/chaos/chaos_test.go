@@ -190,7 +190,7 @@ func TestBatteryCatchesAWrongFixAndSaysHowToReplayIt(t *testing.T) {
 	}
 	failed := regexp.MustCompile(`chaos run (\d+) of 8 failed \(seed (\d+)\)`).FindStringSubmatch(out)
 	if failed == nil || !strings.Contains(out, "LOST: order o-") || !strings.Contains(out, "crashes just before its") ||
-		!strings.Contains(out, "replay exactly this run: bin/checker chaos N --seed "+failed[2]) {
+		!strings.Contains(out, "replay this schedule: bin/checker chaos N --seed "+failed[2]+" --runs 1") {
 		t.Fatalf("the failure does not tell the run, the story, the schedule and the replay:\n%s", out)
 	}
 	again, err := runBattery(exe, "record-first", failed[2])
@@ -252,7 +252,7 @@ func TestScheduleWords(t *testing.T) {
 	s.Note("m-2 is published twice")
 	r := s.Report(2, 8)
 	for _, want := range []string{"chaos run 2 of 8 failed (seed 3)", "1. 2 orders", "2. events in this order: ",
-		"3. m-2 is published twice", "replay exactly this run: bin/checker chaos N --seed 3"} {
+		"3. m-2 is published twice", "replay this schedule: bin/checker chaos N --seed 3 --runs 1"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("report lacks %q:\n%s", want, r)
 		}
