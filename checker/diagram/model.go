@@ -93,13 +93,41 @@ func Load(path string) (Run, error) {
 	return r, nil
 }
 
-// LoadTest reads the export of one test of a run.
+// LoadTest reads the export of one test of a run. A test told as sub-tests (one per crash point, say) exports one
+// file per sub-test and none of its own: then it reads its first failing sub-test, or its first sub-test.
 func LoadTest(runDir, test string) (Run, error) {
 	r, err := Load(EventsFile(runDir, test))
 	if errors.Is(err, fs.ErrNotExist) {
+		if sub, ok := firstSubTest(runDir, test); ok {
+			return sub, nil
+		}
 		return Run{}, fmt.Errorf("test %s in %s: %w", test, runDir, ErrNoEvents)
 	}
 	return r, err
+}
+
+// firstSubTest finds, among the run's exports, test's failing sub-test (the first to finish), else its first one.
+func firstSubTest(runDir, test string) (Run, bool) {
+	all, err := LoadAll(runDir)
+	if err != nil {
+		return Run{}, false
+	}
+	var first *Run
+	for i, r := range all {
+		if !strings.HasPrefix(r.Test, test+"/") {
+			continue
+		}
+		if r.Failed {
+			return r, true
+		}
+		if first == nil {
+			first = &all[i]
+		}
+	}
+	if first == nil {
+		return Run{}, false
+	}
+	return *first, true
 }
 
 // LoadAll reads every exported test of a run, in the order they finished (the files' modification times, then
@@ -148,16 +176,12 @@ func LoadAll(runDir string) ([]Run, error) {
 	return runs, nil
 }
 
-// FirstFailing returns the first failing top-level test of a run.
+// FirstFailing returns the first failing test of a run to finish: a top-level test, or the failing sub-test of a
+// test told as sub-tests (which exports none of its own).
 func FirstFailing(runDir string) (Run, error) {
 	runs, err := LoadAll(runDir)
 	if err != nil {
 		return Run{}, err
-	}
-	for _, r := range runs {
-		if r.Failed && !strings.Contains(r.Test, "/") {
-			return r, nil
-		}
 	}
 	for _, r := range runs {
 		if r.Failed {
