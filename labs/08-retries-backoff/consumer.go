@@ -19,8 +19,7 @@ type Consumer struct {
 
 // Setup declares the queues Billing needs. Billing runs it at start-up; Sales declares the main queue the same way.
 func (c *Consumer) Setup(ch *amqp.Channel) error {
-	// TODO(lab): declare the delay queues here too (one per back-off level, dead-lettering back to c.Queue), and
-	// ErrorQueue(c.Queue).
+	// TODO(lab): declare the queues that hold a retry while it waits (step 1), and ErrorQueue(c.Queue) (step 2).
 	return declareQueue(ch, c.Queue, nil)
 }
 
@@ -59,12 +58,10 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 func (c *Consumer) process(ctx context.Context, d amqp.Delivery) error {
 	if err := c.Handle(ctx, d); err != nil {
 		// TODO(lab): requeueing puts the message straight back at the head of the queue, so Billing calls the
-		// gateway again at once, hundreds of times a second, while the gateway is asking for a pause. Instead: try
-		// a couple of times at once (a blip), then hand the message to the broker to hold for a while: publish it to
-		// a delay queue (one per back-off level: 50 ms, 100 ms, 200 ms…, with jitter; x-message-ttl or a per-message
-		// expiration, and a dead-letter route back to c.Queue), counting the retries in RetriesHeader, and ack the
-		// original once the broker has confirmed the copy. After the last level, send it to ErrorQueue(c.Queue).
-		// Do not sleep here: a sleeping handler holds Billing's only prefetch slot and every other order waits.
+		// gateway again at once, hundreds of times a second, while the gateway is asking for a pause (step 1: the
+		// broker holds each retry for the wait RetryDelay gives it). And an order the gateway never takes must end
+		// up where a human can see it, not go round forever (step 2: ErrorQueue). Do not sleep here: a sleeping
+		// handler holds Billing's only prefetch slot, and every other order waits.
 		if err := d.Nack(false, true); err != nil { // multiple=false, requeue=true
 			return fmt.Errorf("nack %s: %w", d.MessageId, err)
 		}
