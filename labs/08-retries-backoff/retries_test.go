@@ -69,7 +69,7 @@ const (
 // must leave the waiting to the broker, for as long as the schedule says (30 ms, then 90, then 270), bill o-1 once
 // on its fourth try, and meanwhile bill o-2.
 func TestGatewayBusyIsRetriedLater(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(harness.New(t))
 	o1, o2 := shop.OrderID(1), shop.OrderID(2)
 	w.gw.turnAway(o1, DelayedRetries)
 	w.startBilling("billing")
@@ -93,7 +93,7 @@ func TestGatewayBusyIsRetriedLater(t *testing.T) {
 // The gateway turns o-1 away for good. Once o-1 waits for its third delayed retry (270 ms), o-2 comes in and is turned
 // away once. o-2's first retry must come back after its own 30 ms, not when o-1's long wait is over.
 func TestRetriesAtDifferentLevelsDoNotWait(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(harness.New(t))
 	o1, o2 := shop.OrderID(1), shop.OrderID(2)
 	w.gw.turnAway(o1, forever)
 	w.gw.turnAway(o2, 1)
@@ -114,7 +114,7 @@ func TestRetriesAtDifferentLevelsDoNotWait(t *testing.T) {
 // copy never arrives. The restarted Billing must still bill o-1, once; and it acks each try only after the broker has
 // confirmed its copy (the broker's answers reach it late here, so an early ack shows).
 func TestCrashAsTheRetryIsHandedOverLosesNothing(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(harness.New(t))
 	o1 := shop.OrderID(1)
 	w.gw.turnAway(o1, DelayedRetries)
 	first := w.startBilling("billing")
@@ -142,7 +142,7 @@ func TestCrashAsTheRetryIsHandedOverLosesNothing(t *testing.T) {
 // o-3 comes back for its second delayed retry. o-3 must still get exactly its three delayed retries, on schedule,
 // and then wait in the error queue, unchanged, saying how often it was retried.
 func TestGatewayDownGoesToErrorQueue(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(harness.New(t))
 	o3 := shop.OrderID(3)
 	w.gw.turnAway(o3, forever)
 	first := w.startBilling("billing")
@@ -171,13 +171,13 @@ type world struct {
 	queue string
 	gw    *gateway
 	sales *harness.Publisher
-	sent  map[string]bool // message ids the test sent
+	sent  map[string]int // message ids the test sent → how many times
 }
 
-func newWorld(t *testing.T) *world {
-	env := harness.New(t)
+func newWorld(env *harness.Env) *world {
+	t := env.T
 	env.Exec(Schema)
-	w := &world{env: env, queue: env.Name("billing"), sent: map[string]bool{}}
+	w := &world{env: env, queue: env.Name("billing"), sent: map[string]int{}}
 	w.gw = newGateway(env)
 	ch, err := env.Process("sales").MustDial().Channel()
 	if err != nil {
@@ -222,7 +222,7 @@ func (w *world) send(orders ...shop.BillOrder) {
 			w.env.T.Fatal(err)
 		}
 		id := billID(o.OrderID)
-		w.sent[id] = true
+		w.sent[id]++
 		w.sales.Raw("", w.queue, amqp.Publishing{
 			MessageId:    id,
 			Type:         o.MessageType(),
@@ -332,7 +332,7 @@ func (w *world) broken() bool { return w.gw.storm() != "" || w.foreignCopy() != 
 // foreignCopy is a message Billing published under an id the test never sent, or nil.
 func (w *world) foreignCopy() *story.Entry {
 	for _, e := range w.env.Timeline.Entries() {
-		if e.Kind == story.Publish && strings.HasPrefix(e.Actor, "billing") && !w.sent[e.Message] {
+		if e.Kind == story.Publish && strings.HasPrefix(e.Actor, "billing") && w.sent[e.Message] == 0 {
 			return &e
 		}
 	}
@@ -418,39 +418,38 @@ func (w *world) notDropped(orderID string) {
 // the broker confirmed the copy before Billing acked the try.
 func (w *world) confirmedBeforeAck(orderID string) {
 	w.env.T.Helper()
-	type try struct{ delivered, published, confirmed, settled bool }
+	if why := w.ackedEarly(orderID); why != "" {
+		w.env.FailWith(story.Lost, []string{w.gw.summary(orderID)}, "%s", why)
+	}
+}
+
+// ackedEarly says how a Billing instance acked a try of the order before the broker had confirmed its copy, or "".
+func (w *world) ackedEarly(orderID string) string {
+	type try struct{ published, confirmed, settled bool }
 	tries := map[string]*try{} // per Billing instance: its try in progress
 	for _, e := range w.billingEntries(orderID) {
 		t := tries[e.Actor]
-		switch e.Kind {
-		case story.Deliver:
-			tries[e.Actor] = &try{delivered: true}
-		case story.Publish:
-			if t != nil && t.settled {
-				w.env.FailWith(story.Lost, []string{w.gw.summary(orderID)},
-					"%s acked %s and only then published its retry copy (at +%.3fs): had it died in between, order %s "+
-						"would be in no queue at all; ack the try once the broker has confirmed the copy",
-					e.Actor, billID(orderID), e.At.Seconds(), orderID)
-			}
-			if t != nil {
-				t.published = true
-			}
-		case story.Confirm:
-			if t != nil && t.published {
-				t.confirmed = true
-			}
-		case story.Ack:
-			if t != nil && t.published && !t.confirmed {
-				w.env.FailWith(story.Lost, []string{w.gw.summary(orderID)},
-					"%s acked %s (at +%.3fs) before the broker had confirmed its retry copy: a copy the broker refuses or "+
-						"never receives (a full queue, a dropped connection) is then gone, and order %s with it; wait for "+
-						"the confirm, then ack", e.Actor, billID(orderID), e.At.Seconds(), orderID)
-			}
-			if t != nil {
-				t.settled = true
-			}
+		switch {
+		case e.Kind == story.Deliver:
+			tries[e.Actor] = &try{}
+		case t == nil:
+		case e.Kind == story.Publish && t.settled:
+			return fmt.Sprintf("%s acked %s and only then published its retry copy (at +%.3fs): had it died in "+
+				"between, order %s would be in no queue at all; ack the try once the broker has confirmed the copy",
+				e.Actor, billID(orderID), e.At.Seconds(), orderID)
+		case e.Kind == story.Publish:
+			t.published = true
+		case e.Kind == story.Confirm && t.published:
+			t.confirmed = true
+		case e.Kind == story.Ack && t.published && !t.confirmed:
+			return fmt.Sprintf("%s acked %s (at +%.3fs) before the broker had confirmed its retry copy: a copy the "+
+				"broker refuses or never receives (a full queue, a dropped connection) is then gone, and order %s with "+
+				"it; wait for the confirm, then ack", e.Actor, billID(orderID), e.At.Seconds(), orderID)
+		case e.Kind == story.Ack:
+			t.settled = true
 		}
 	}
+	return ""
 }
 
 // heldBySchedule fails the test unless the broker held each retry copy of the order for the wait the schedule gives
