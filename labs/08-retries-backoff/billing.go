@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,6 +43,42 @@ func RetryDelay(n int) time.Duration {
 
 // RetriesHeader counts how many delayed retries a message has had (missing on the first delivery).
 const RetriesHeader = "billing-retries"
+
+// retriesOf reads RetriesHeader from a message's headers: how many delayed retries it has had (0 without the
+// header). The broker hands an integer header back as an int32 or an int64, whichever the publisher sent.
+func retriesOf(h amqp.Table) int {
+	switch v := h[RetriesHeader].(type) {
+	case int32:
+		return int(v)
+	case int64:
+		return int(v)
+	}
+	return 0
+}
+
+// withJitter returns d moved randomly by up to ±Jitter of itself.
+func withJitter(d time.Duration) time.Duration {
+	spread := (rand.Float64()*2 - 1) * Jitter // in [-Jitter, +Jitter)
+	return d + time.Duration(spread*float64(d))
+}
+
+// copyOf builds a persistent publishing of the same message as d: its body, its identity (MessageId, CorrelationId,
+// Type, ContentType) and its headers, in a fresh map (d's stays untouched), ready to be published again.
+func copyOf(d amqp.Delivery) amqp.Publishing {
+	headers := amqp.Table{}
+	for k, v := range d.Headers {
+		headers[k] = v
+	}
+	return amqp.Publishing{
+		MessageId:     d.MessageId,
+		CorrelationId: d.CorrelationId,
+		Type:          d.Type,
+		ContentType:   d.ContentType,
+		DeliveryMode:  amqp.Persistent,
+		Headers:       headers,
+		Body:          d.Body,
+	}
+}
 
 // ErrorQueue is where Billing parks the messages it gave up on, for a human to look at and replay.
 func ErrorQueue(queue string) string { return queue + ".error" }

@@ -10,8 +10,9 @@ import (
 // prefetch is one: a charge is slow, so each Billing instance takes one order at a time (lab 7).
 const prefetch = 1
 
-// Consumer is one Billing instance reading its queue. Run owns the channels it opens; a Channel is not safe for
-// concurrent use, so a Consumer handles its messages one at a time, in its own goroutine.
+// Consumer is one Billing instance reading its queue. Run owns the channels it opens (one to consume, one to
+// publish on); a Channel is not safe for concurrent use, so a Consumer handles its messages one at a time, in its own
+// goroutine.
 type Consumer struct {
 	Queue  string // Billing's main queue
 	Handle func(ctx context.Context, d amqp.Delivery) error
@@ -34,8 +35,14 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchSize 0: no byte limit; global false: per consumer
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	// TODO(lab): process will need a channel in confirm mode to publish retries on: open a second one on conn here
-	// (this goroutine owns both) and hand it to process.
+	pub, err := conn.Channel() // this goroutine's publishing channel, for whatever Billing publishes itself
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer pub.Close()
+	if err := pub.Confirm(false); err != nil { // noWait=false: every publish on pub gets a confirm (lab 4)
+		return fmt.Errorf("confirm mode: %w", err)
+	}
 	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
 		"",    // consumer tag: let the library choose
 		false, // autoAck: we ack after the charge is recorded
@@ -47,15 +54,15 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 		return fmt.Errorf("consume %q: %w", c.Queue, err)
 	}
 	for d := range deliveries {
-		if err := c.process(ctx, d); err != nil {
+		if err := c.process(ctx, pub, d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// process handles one delivery and settles it.
-func (c *Consumer) process(ctx context.Context, d amqp.Delivery) error {
+// process handles one delivery and settles it. pub is the goroutine's publishing channel, in confirm mode.
+func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
 	if err := c.Handle(ctx, d); err != nil {
 		// TODO(lab): requeueing puts the message straight back at the head of the queue, so Billing calls the
 		// gateway again at once, hundreds of times a second, while the gateway is asking for a pause (step 1: the

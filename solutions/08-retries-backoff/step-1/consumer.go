@@ -3,17 +3,17 @@
 // Step 1 of 2 (the broker holds each retry): after the last delayed retry, this version retries again at the last
 // wait, forever; step 2 gives the order up to the error queue instead.
 //
-// Why this fix: a transient failure needs time, not repetition. Billing tries a couple of times at once (for a blip),
-// then hands the message to the broker to hold: it publishes a copy (same body, MessageId and headers) to a delay
-// queue, one queue per retry (30, 90, 270 ms, each ±20% jitter so a crowd of retries does not come back in step),
-// whose expired messages dead-letter back to the main queue, and it acks the original only once the broker has
-// confirmed the copy. The retry count travels in a header, so a restarted Billing (or another instance) knows which
-// wait comes next; after the last one the message goes to the error queue, with the last error, for a human to look
-// at and replay. The handler never sleeps, so Billing's one prefetch slot serves the next order while the broker
-// holds the waiting one. One queue per wait matters: a queue only expires messages at its head, so a long delay and
-// a short one in the same queue would make the short one wait for the long one. This is one good answer, not the
-// only one: RabbitMQ's delayed-message plugin or a scheduled-retries table in PostgreSQL can hold the delay too, and
-// lab 9 deals with messages that will never succeed.
+// Why this fix: a transient failure needs time, not repetition. Billing hands the failed message to the broker to
+// hold: it publishes a copy (same body, MessageId and headers) to a delay queue, one queue per retry (30, 90, 270 ms,
+// each ±20% jitter so that a crowd of retries does not come back in step), whose expired messages dead-letter back
+// to the main queue, and it acks the original only once the broker has confirmed the copy. The retry count travels
+// in a header, so a restarted Billing (or another instance) knows which wait comes next; after the last one the
+// message goes to the error queue, for a human to look at and replay. The handler never
+// sleeps, so Billing's one prefetch slot serves the next order while the broker holds the waiting one. One queue per
+// wait matters: a queue only expires messages at its head, so a long delay and a short one in the same queue would
+// make the short one wait for the long one. This is one good answer, not the only one: RabbitMQ's delayed-message
+// plugin or a scheduled-retries table in PostgreSQL can hold the delay too, and lab 9 deals with messages that will
+// never succeed.
 
 package retries
 
@@ -21,9 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -31,14 +29,9 @@ import (
 // prefetch is one: a charge is slow, so each Billing instance takes one order at a time (lab 7).
 const prefetch = 1
 
-// immediateRetries is how many extra tries a failed message gets at once, in the handler, for a blip.
-const immediateRetries = 2
-
-// lastErrorHeader carries the error of the last try, for whoever reads the error queue.
-const lastErrorHeader = "billing-last-error"
-
-// Consumer is one Billing instance reading its queue. Run owns the channels it opens; a Channel is not safe for
-// concurrent use, so a Consumer handles its messages one at a time, in its own goroutine.
+// Consumer is one Billing instance reading its queue. Run owns the channels it opens (one to consume, one to
+// publish on); a Channel is not safe for concurrent use, so a Consumer handles its messages one at a time, in its own
+// goroutine.
 type Consumer struct {
 	Queue  string // Billing's main queue
 	Handle func(ctx context.Context, d amqp.Delivery) error
@@ -76,12 +69,12 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchSize 0: no byte limit; global false: per consumer
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	pub, err := conn.Channel() // this goroutine's publishing channel, for retries and the error queue
+	pub, err := conn.Channel() // this goroutine's publishing channel, for whatever Billing publishes itself
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
 	defer pub.Close()
-	if err := pub.Confirm(false); err != nil { // noWait=false
+	if err := pub.Confirm(false); err != nil { // noWait=false: every publish on pub gets a confirm (lab 4)
 		return fmt.Errorf("confirm mode: %w", err)
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
@@ -107,8 +100,8 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 // back in the queue and Billing goes on with the next message; only a publishing channel that is gone ends Run
 // (the process then restarts with fresh channels).
 func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
-	if handleErr := c.handleNow(ctx, d); handleErr != nil {
-		if err := c.forward(ctx, pub, d, handleErr); err != nil {
+	if c.Handle(ctx, d) != nil { // the try failed: pass it on
+		if err := c.forward(ctx, pub, d); err != nil {
 			if ctx.Err() != nil {
 				return nil // shutting down: the broker requeues what we did not settle
 			}
@@ -127,21 +120,11 @@ func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delive
 	return nil
 }
 
-// handleNow runs Handle, and again up to immediateRetries times while it fails. It returns the last error.
-func (c *Consumer) handleNow(ctx context.Context, d amqp.Delivery) error {
-	err := c.Handle(ctx, d)
-	for try := 0; err != nil && try < immediateRetries && ctx.Err() == nil; try++ {
-		err = c.Handle(ctx, d)
-	}
-	return err
-}
-
 // forward publishes a copy of d to the delay queue of its next retry (the last one again, once they are used up), and
 // waits for the broker's confirm.
-func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, cause error) error {
-	n := min(retriesSoFar(d.Headers)+1, DelayedRetries)
+func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
+	n := min(retriesOf(d.Headers)+1, DelayedRetries)
 	msg := copyOf(d)
-	msg.Headers[lastErrorHeader] = cause.Error()
 	msg.Headers[RetriesHeader] = int64(n)
 	msg.Expiration = strconv.FormatInt(withJitter(RetryDelay(n)).Milliseconds(), 10) // held this long, then back
 	queue := delayQueue(c.Queue, n)
@@ -158,40 +141,6 @@ func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delive
 		return fmt.Errorf("forward %s to %q: not confirmed (ok=%v, err=%v)", d.MessageId, queue, ok, err)
 	}
 	return nil
-}
-
-// copyOf builds a persistent publishing with d's body, identity and headers (a fresh map: d's stays untouched).
-func copyOf(d amqp.Delivery) amqp.Publishing {
-	headers := amqp.Table{}
-	for k, v := range d.Headers {
-		headers[k] = v
-	}
-	return amqp.Publishing{
-		MessageId:     d.MessageId,
-		CorrelationId: d.CorrelationId,
-		Type:          d.Type,
-		ContentType:   d.ContentType,
-		DeliveryMode:  amqp.Persistent,
-		Headers:       headers,
-		Body:          d.Body,
-	}
-}
-
-// retriesSoFar reads RetriesHeader: how many delayed retries the message has had.
-func retriesSoFar(h amqp.Table) int {
-	switch v := h[RetriesHeader].(type) {
-	case int32:
-		return int(v)
-	case int64:
-		return int(v)
-	}
-	return 0
-}
-
-// withJitter returns d moved randomly by up to ±Jitter of itself.
-func withJitter(d time.Duration) time.Duration {
-	spread := (rand.Float64()*2 - 1) * Jitter // in [-Jitter, +Jitter)
-	return d + time.Duration(spread*float64(d))
 }
 
 // declareQueue declares a durable queue with the given arguments.

@@ -7,10 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -18,14 +16,9 @@ import (
 // prefetch is one: a charge is slow, so each Billing instance takes one order at a time (lab 7).
 const prefetch = 1
 
-// immediateRetries is how many extra tries a failed message gets at once, in the handler, for a blip.
-const immediateRetries = 2
-
-// lastErrorHeader carries the error of the last try, for whoever reads the error queue.
-const lastErrorHeader = "billing-last-error"
-
-// Consumer is one Billing instance reading its queue. Run owns the channels it opens; a Channel is not safe for
-// concurrent use, so a Consumer handles its messages one at a time, in its own goroutine.
+// Consumer is one Billing instance reading its queue. Run owns the channels it opens (one to consume, one to
+// publish on); a Channel is not safe for concurrent use, so a Consumer handles its messages one at a time, in its own
+// goroutine.
 type Consumer struct {
 	Queue  string // Billing's main queue
 	Handle func(ctx context.Context, d amqp.Delivery) error
@@ -64,12 +57,12 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchSize 0: no byte limit; global false: per consumer
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	pub, err := conn.Channel() // this goroutine's publishing channel, for retries and the error queue
+	pub, err := conn.Channel() // this goroutine's publishing channel, for whatever Billing publishes itself
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
 	defer pub.Close()
-	if err := pub.Confirm(false); err != nil { // noWait=false
+	if err := pub.Confirm(false); err != nil { // noWait=false: every publish on pub gets a confirm (lab 4)
 		return fmt.Errorf("confirm mode: %w", err)
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
@@ -95,8 +88,8 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 // back in the queue and Billing goes on with the next message; only a publishing channel that is gone ends Run
 // (the process then restarts with fresh channels).
 func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
-	if handleErr := c.handleNow(ctx, d); handleErr != nil {
-		if err := c.forward(ctx, pub, d, handleErr); err != nil {
+	if c.Handle(ctx, d) != nil { // the try failed: pass it on
+		if err := c.forward(ctx, pub, d); err != nil {
 			if ctx.Err() != nil {
 				return nil // shutting down: the broker requeues what we did not settle
 			}
@@ -115,24 +108,14 @@ func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delive
 	return nil
 }
 
-// handleNow runs Handle, and again up to immediateRetries times while it fails. It returns the last error.
-func (c *Consumer) handleNow(ctx context.Context, d amqp.Delivery) error {
-	err := c.Handle(ctx, d)
-	for try := 0; err != nil && try < immediateRetries && ctx.Err() == nil; try++ {
-		err = c.Handle(ctx, d)
-	}
-	return err
-}
-
 // forward publishes a copy of d to the delay queue of its next retry, or to the error queue once the delayed retries
 // are used up, and waits for the broker's confirm.
-func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, cause error) error {
+func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
 	retryMu.Lock()
 	done := retryCount[d.MessageId]
 	retryCount[d.MessageId] = done + 1
 	retryMu.Unlock()
 	msg := copyOf(d)
-	msg.Headers[lastErrorHeader] = cause.Error()
 	msg.Headers[RetriesHeader] = int64(done) // for ops: how many delayed retries it had
 	queue := ErrorQueue(c.Queue)
 	if done < DelayedRetries {
@@ -154,45 +137,11 @@ func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delive
 	return nil
 }
 
-// copyOf builds a persistent publishing with d's body, identity and headers (a fresh map: d's stays untouched).
-func copyOf(d amqp.Delivery) amqp.Publishing {
-	headers := amqp.Table{}
-	for k, v := range d.Headers {
-		headers[k] = v
-	}
-	return amqp.Publishing{
-		MessageId:     d.MessageId,
-		CorrelationId: d.CorrelationId,
-		Type:          d.Type,
-		ContentType:   d.ContentType,
-		DeliveryMode:  amqp.Persistent,
-		Headers:       headers,
-		Body:          d.Body,
-	}
-}
-
 // retryCount counts the delayed retries of each message id so far.
 var (
 	retryMu    sync.Mutex
 	retryCount = map[string]int{}
 )
-
-// retriesSoFar reads RetriesHeader: how many delayed retries the message has had.
-func retriesSoFar(h amqp.Table) int {
-	switch v := h[RetriesHeader].(type) {
-	case int32:
-		return int(v)
-	case int64:
-		return int(v)
-	}
-	return 0
-}
-
-// withJitter returns d moved randomly by up to ±Jitter of itself.
-func withJitter(d time.Duration) time.Duration {
-	spread := (rand.Float64()*2 - 1) * Jitter // in [-Jitter, +Jitter)
-	return d + time.Duration(spread*float64(d))
-}
 
 // declareQueue declares a durable queue with the given arguments.
 func declareQueue(ch *amqp.Channel, queue string, args amqp.Table) error {
