@@ -48,6 +48,11 @@ const (
 	// confirmLag delays what the broker sends Billing in TestMalformedOrderIsParkedAtOnce, confirms included, so that
 	// an ack sent before the confirm of the parked copy shows on the timeline, every time.
 	confirmLag = 20 * time.Millisecond
+	// replayLoop is how many messages handed to replays mean a replay goes round the error queue in circles: these
+	// tests never park more than three.
+	replayLoop = 50
+	// requeueBound caps the wait for the broker to put back what a dead replay had taken (it does so at once).
+	requeueBound = 2 * time.Second
 	// traceHeader is a header Sales puts on every BillOrder: a parked copy, and a replayed one, must keep it.
 	traceHeader = "traceparent"
 )
@@ -74,7 +79,8 @@ func TestMalformedOrderIsParkedAtOnce(t *testing.T) {
 		w.send(shop.BillOrder{OrderID: id, Cents: orderCents})
 	}
 	done := func() bool { return len(w.gw.charges()) >= len(good) && w.parked() >= 1 }
-	w.env.EventuallyWithin(settleBound, func() bool { return done() || len(w.tries(poisonID)) > 1 || w.ackedEarly() != "" })
+	hopeless := func() bool { return len(w.tries(poisonID)) > 1 || w.ackedEarly() != "" || w.parked() > 1 }
+	w.env.EventuallyWithin(settleBound, func() bool { return done() || hopeless() })
 	w.triedOnce(poisonID, "a BillOrder for o-0 that cannot be decoded")
 	w.parkedBeforeAck()
 	w.env.Settle(done, w.queue)
@@ -125,7 +131,7 @@ func TestReplayAfterGatewayOutageChargesOnce(t *testing.T) {
 	w.parkAsBillingDoes(stuckID, shop.BillOrder{OrderID: "o-1", Cents: orderCents})
 
 	w.env.Log("test", "the payment gateway is back; the operator replays %s", stuckID)
-	w.replayCrashing(stuckID, fault.BeforePublishOf(fault.Msg{Key: w.queue}), "as it sent it back")
+	w.replayCrashing(stuckID, fault.BeforePublishOf(fault.Msg{Type: "BillOrder", Key: w.queue}), "as it sent it back")
 	w.replayCrashing(stuckID, fault.BeforeAckOf(stuckID), "right after it sent it back, before it acked it off the error queue")
 	if moved, err := w.replay(stuckID); err != nil || moved != 1 {
 		w.env.Fail(story.Stalled, "the third replay of %s moved %d message(s) back to %q: %v", stuckID, moved,
@@ -151,7 +157,7 @@ func TestReplayMovesTheChosenMessageAsItWas(t *testing.T) {
 		w.parkAsBillingDoes(id, shop.BillOrder{OrderID: shop.OrderID(i + 1), Cents: orderCents})
 	}
 	chosen := ids[1]
-	moved, err := w.replayWith(chosen, func(p *harness.Process) { p.Slow(fault.Down, confirmLag) })
+	moved, err := w.replayWith([]string{chosen}, func(p *harness.Process) { p.Slow(fault.Down, confirmLag) })
 	if err != nil || moved != 1 {
 		w.env.Fail(story.Stalled, "the replay of %s alone moved %d message(s) back to %q: %v", chosen, moved,
 			w.env.Short(w.queue), err)
@@ -480,7 +486,7 @@ func (w *world) replayCrashing(id string, trigger fault.Trigger, when string) {
 	case <-time.After(harness.Patience):
 		w.env.Fail(story.Stalled, "the replay of %s never reached the moment it was to die (%s): %v", id, when, proc.Err())
 	}
-	if !w.env.Eventually(func() bool { return w.parked() == 1 }) {
+	if !w.env.EventuallyWithin(requeueBound, func() bool { return w.parked() == 1 }) {
 		w.env.Fail(story.Lost, "the replay of %s died %s, and %s was no longer in the error queue (%d message(s) "+
 			"there): had Billing not been running, it would be gone", id, when, id, w.parked())
 	}
@@ -488,12 +494,12 @@ func (w *world) replayCrashing(id string, trigger fault.Trigger, when string) {
 
 // replay runs a replay of id to the end and returns how many messages it moved.
 func (w *world) replay(id string) (int, error) {
-	return w.replayWith(id, nil)
+	return w.replayWith([]string{id}, nil)
 }
 
-// replayWith runs a replay of id to the end, as a process prepared by prepare (before it connects), and returns how
+// replayWith runs a replay of ids to the end, as a process prepared by prepare (before it connects), and returns how
 // many messages it moved.
-func (w *world) replayWith(id string, prepare func(*harness.Process)) (int, error) {
+func (w *world) replayWith(ids []string, prepare func(*harness.Process)) (int, error) {
 	w.env.T.Helper()
 	proc := w.env.Process("replay")
 	if prepare != nil {
@@ -506,17 +512,36 @@ func (w *world) replayWith(id string, prepare func(*harness.Process)) (int, erro
 	}
 	done := make(chan result, 1)
 	proc.Go(func(ctx context.Context) error {
-		moved, err := r.Replay(ctx, []string{id})
+		moved, err := r.Replay(ctx, ids)
 		done <- result{moved, err}
 		return err
 	})
-	select {
-	case res := <-done:
-		return res.moved, res.err
-	case <-time.After(harness.Patience):
-		return 0, fmt.Errorf("the replay did not finish within %v (%d deliveries of the error queue's messages so far: "+
-			"is it going round them?)", harness.Patience, w.env.Unacked())
+	var res *result
+	finished := func() bool {
+		select {
+		case r := <-done:
+			res = &r
+		default:
+		}
+		return res != nil
 	}
+	w.env.Eventually(func() bool { return finished() || w.handedToReplay() > replayLoop })
+	if res == nil {
+		return 0, fmt.Errorf("the replay did not finish: the broker handed it the error queue's messages %d times, "+
+			"and it is still going round them", w.handedToReplay())
+	}
+	return res.moved, res.err
+}
+
+// handedToReplay is how many times the broker handed a message to a replay.
+func (w *world) handedToReplay() int {
+	n := 0
+	for _, e := range w.env.Timeline.Entries() {
+		if e.Kind == story.Deliver && strings.HasPrefix(e.Actor, "replay") {
+			n++
+		}
+	}
+	return n
 }
 
 // replayAckedAfterConfirm fails the test if the replay acked the message off the error queue before the broker had
