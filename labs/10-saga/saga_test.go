@@ -162,7 +162,7 @@ func TestSagaSurvivesAFailedSave(t *testing.T) {
 
 	w.publish(shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: orderCents})
 	w.publish(shop.OrderBilled{OrderID: "o-1", Cents: orderCents})
-	w.env.Settle(func() bool { return len(w.shipping.got()) >= 1 && w.idle() }, w.top.Policy, w.top.Shipping)
+	w.env.Settle(func() bool { return len(w.shipping.got()) >= 1 && w.idle() || policy.Dead() }, w.top.Policy, w.top.Shipping)
 	if policy.Dead() || len(w.shipping.got()) == 0 {
 		_, consumers, _ := w.env.QueueDepth(w.top.Policy)
 		w.env.FailWith(story.Stalled, []string{fmt.Sprintf("the database failed %d write(s); the policy's queue has %d "+
