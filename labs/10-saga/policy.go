@@ -72,9 +72,7 @@ func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 	}
 	reminders := make(chan command) // reminders whose wait is over, to send from this goroutine
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
+		select { // deliveries is closed once ctx is done
 		case d, ok := <-deliveries:
 			if !ok {
 				return nil

@@ -78,9 +78,7 @@ func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 		return err
 	}
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
+		select { // deliveries is closed once ctx is done
 		case d, ok := <-deliveries:
 			if !ok {
 				return nil
