@@ -46,11 +46,11 @@ func runPolicy(ctx context.Context, s *harness.Service) error {
 const (
 	// paymentTimeout is how long an order may wait for its payment in these tests.
 	paymentTimeout = 400 * time.Millisecond
-	// restartTimeout is the payment timeout in TestPaymentTimeoutSurvivesRestart, and redeployAfter when that test
-	// redeploys the policy: before o-1's timeout goes off, and late enough that a timeout started again at the restart
-	// goes off far too late.
+	// restartTimeout is the payment timeout in TestPaymentTimeoutSurvivesRestart, and redeployAfter how long after
+	// its first restart that test redeploys the policy again: before o-1's timeout is due, and late enough that a
+	// timeout started again at a restart goes off far too late.
 	restartTimeout = 600 * time.Millisecond
-	redeployAfter  = 500 * time.Millisecond
+	redeployAfter  = 400 * time.Millisecond
 	// timeoutSlack is how late a payment timeout may be handled there, once it is due and the new instance consumes:
 	// the broker needs a moment to dead-letter and deliver it, more on a busy machine.
 	timeoutSlack = restartTimeout / 2
@@ -173,28 +173,25 @@ func TestSagaSurvivesAFailedSave(t *testing.T) {
 	w.env.ExactlyOnce(shipped, []string{"o-1"}, w.shipping.got())
 }
 
-// The policy is redeployed (killed and started again) after o-1 was placed and before its payment timeout went off:
-// at the moment it receives o-2's OrderPlaced, which Sales sends half a second after o-1's. No payment comes for o-1:
-// the new instance must cancel it (releasing its stock), on time: 600 ms after it was placed, not 600 ms after the
-// restart.
+// The policy is redeployed (killed and started again) twice while o-1 waits for its payment: right as it is done with
+// o-1's OrderPlaced (its ack never leaves, so the next instance gets o-1's OrderPlaced again), and once more 400 ms
+// later, as it receives o-2's OrderPlaced. No payment comes for o-1: the instance running when its timeout is due
+// must cancel it (releasing its stock), on time: 600 ms after o-1 was placed, not 600 ms after a restart.
 func TestPaymentTimeoutSurvivesRestart(t *testing.T) {
 	w := newWorld(harness.New(t))
 	first := w.startPolicyWith("policy", nil, restartTimeout)
+	o1 := w.env.NextMessageID()
+	first.CrashOn(fault.BeforeAckOf(o1))
+	placed := shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: orderCents}
+	w.events.SendWithID(o1, w.top.Events, placed.MessageType(), placed)
+	w.redeployed(first, "as it acked o-1's OrderPlaced")
 
-	o1 := w.publish(shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: orderCents})
-	o2 := w.env.NextMessageID()
-	first.CrashOn(fault.AfterDeliveryOf(o2, 1))
-	w.publishLater(o2, shop.OrderPlaced{OrderID: "o-2", Customer: "bob", Cents: orderCents}, redeployAfter)
-	select {
-	case <-first.Crashed():
-	case <-time.After(harness.Patience):
-		t.Fatalf("the policy was never handed o-2's OrderPlaced: %v", first.Err())
-	}
-	w.env.Log("test", "the policy was redeployed as it received o-2's OrderPlaced, %v after o-1's", redeployAfter)
-	if !w.env.WaitConsuming(w.top.Policy, 0) {
-		t.Fatalf("the broker still counts the killed policy as a consumer of %q", w.env.Short(w.top.Policy))
-	}
 	second := w.startPolicyWith("policy", nil, restartTimeout)
+	o2 := w.env.NextMessageID()
+	second.CrashOn(fault.AfterDeliveryOf(o2, 1))
+	w.publishLater(o2, shop.OrderPlaced{OrderID: "o-2", Customer: "bob", Cents: orderCents}, redeployAfter)
+	w.redeployed(second, fmt.Sprintf("as it received o-2's OrderPlaced, %v later", redeployAfter))
+	third := w.startPolicyWith("policy", nil, restartTimeout)
 	w.publish(shop.OrderBilled{OrderID: "o-2", Cents: orderCents})
 
 	w.env.EventuallyWithin(2*restartTimeout, func() bool { return len(w.warehouse.got()) >= 1 })
@@ -202,8 +199,9 @@ func TestPaymentTimeoutSurvivesRestart(t *testing.T) {
 		w.top.Policy, w.top.Warehouse, w.top.Shipping)
 	if !contains(w.warehouse.got(), "o-1") {
 		w.env.FailWith(story.Stalled, []string{"saga of o-1 in the database: " + w.sagaRow("o-1")},
-			"order o-1 waits for its payment forever: the policy was restarted %v after o-1 was placed, before its %v "+
-				"payment timeout went off, the timeout died with it, and the stock stays reserved", redeployAfter, restartTimeout)
+			"order o-1 waits for its payment forever: the policy was restarted as it finished with o-1's OrderPlaced, "+
+				"before its %v payment timeout went off, the timeout died with it, and the stock stays reserved",
+			restartTimeout)
 	}
 	placedAt, cancelledAt := w.at(story.Publish, "", o1), w.at(story.Deliver, "", "release-o-1")
 	if after := cancelledAt - placedAt; after < restartTimeout {
@@ -211,18 +209,31 @@ func TestPaymentTimeoutSurvivesRestart(t *testing.T) {
 			"order o-1 was cancelled %v after it was placed, before its %v payment timeout was up: a customer who pays "+
 				"in time loses the order; the reminder must wait until it is due", after.Round(time.Millisecond), restartTimeout)
 	}
-	// The timeout is due restartTimeout after o-1 was placed, and can be handled once the new instance consumes.
-	due := max(placedAt+restartTimeout, w.at(story.Consume, second.Name, w.env.Short(w.top.Policy)))
+	// The timeout is due restartTimeout after o-1 was placed, and can be handled once the last instance consumes.
+	due := max(placedAt+restartTimeout, w.at(story.Consume, third.Name, w.env.Short(w.top.Policy)))
 	if late := cancelledAt - due; late > timeoutSlack {
 		w.env.FailWith(story.Stalled, []string{"saga of o-1 in the database: " + w.sagaRow("o-1")},
-			"order o-1 was cancelled %v after it was placed, %v after its %v payment timeout was due and the new "+
-				"instance was running: the timeout started again when the policy restarted, %v after o-1 was placed; a "+
-				"policy restarted often never cancels", (cancelledAt - placedAt).Round(time.Millisecond),
-			late.Round(time.Millisecond), restartTimeout, redeployAfter)
+			"order o-1 was cancelled %v after it was placed, %v after its %v payment timeout was due and an instance "+
+				"was running: the timeout started again when the policy restarted; a policy restarted often never cancels",
+			(cancelledAt - placedAt).Round(time.Millisecond), late.Round(time.Millisecond), restartTimeout)
 	}
-	w.env.ExactlyOnce(released.Because("the policy was restarted %v after o-1 was placed", redeployAfter),
+	w.env.ExactlyOnce(released.Because("the policy was restarted twice while o-1 waited for its payment"),
 		[]string{"o-1"}, w.warehouse.got())
 	w.env.ExactlyOnce(shipped, []string{"o-2"}, w.shipping.got())
+}
+
+// redeployed waits until a policy instance died of the crash armed on it, and until the broker has noticed.
+func (w *world) redeployed(p *harness.Process, when string) {
+	w.env.T.Helper()
+	select {
+	case <-p.Crashed():
+	case <-time.After(harness.Patience):
+		w.env.T.Fatalf("%s never got to the moment it was to be redeployed (%s): %v", p.Name, when, p.Err())
+	}
+	w.env.Log("test", "the policy was redeployed %s", when)
+	if !w.env.WaitConsuming(w.top.Policy, 0) {
+		w.env.T.Fatalf("the broker still counts the killed %s as a consumer of %q", p.Name, w.env.Short(w.top.Policy))
+	}
 }
 
 // o-1's payment does not come in time: the order is cancelled and its stock released. Then the money arrives after
