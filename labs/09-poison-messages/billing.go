@@ -16,7 +16,8 @@ import (
 const prefetch = 1
 
 // Billing charges orders: it takes BillOrder commands from its queue, charges the card through the Gateway and writes
-// the charge, once per message id (its inbox). A Billing is safe for concurrent use; Consume owns its channels.
+// the charge, once per message id (its inbox). A message that fails is retried later through the broker (lab 8) and
+// parked in ErrorQueue after its last retry. A Billing is safe for concurrent use; Consume owns its channels.
 type Billing struct {
 	DB         *pgxpool.Pool
 	Gateway    Gateway
@@ -24,13 +25,22 @@ type Billing struct {
 	ErrorQueue string // where messages that cannot be processed are parked for a human
 }
 
-// Consume takes BillOrder commands until ctx is done, settling each one after handling it.
+// Consume takes BillOrder commands until ctx is done, settling each one after handling it. It uses two channels on
+// conn, both owned by this goroutine: one consumes, the other (in confirm mode) publishes retries and parked messages.
 func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
 	defer ch.Close()
+	pub, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer pub.Close()
+	if err := pub.Confirm(false); err != nil { // noWait=false
+		return fmt.Errorf("confirm mode: %w", err)
+	}
 	if err := DeclareQueues(ch, b.Queue, b.ErrorQueue); err != nil {
 		return err
 	}
@@ -48,40 +58,55 @@ func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection) error {
 		return fmt.Errorf("consume %q: %w", b.Queue, err)
 	}
 	for d := range deliveries {
-		// TODO(lab): a passing failure (ErrGatewayDown) deserves a few more tries before settle gives up on it; and
-		// settle needs a channel in confirm mode to park messages on: open it above (this goroutine owns both).
 		err := b.Handle(ctx, d)
 		if ctx.Err() != nil {
 			return nil // shutting down: the broker requeues what we did not settle
 		}
-		if err := b.settle(d, err); err != nil {
-			return err
+		if err := b.settle(ctx, pub, d, err); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if nackErr := d.Nack(false, true); nackErr != nil { // multiple=false, requeue=true: keep it, try again
+				return fmt.Errorf("nack %s: %w", d.MessageId, nackErr)
+			}
+			if pub.IsClosed() || errors.Is(err, amqp.ErrClosed) {
+				return err // the publishing channel is gone: restart with fresh channels
+			}
 		}
 	}
 	return nil
 }
 
 // settle tells the broker what became of a delivery: ack when it was handled, otherwise…
-func (b *Billing) settle(d amqp.Delivery, handleErr error) error {
+func (b *Billing) settle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, handleErr error) error {
 	if handleErr == nil {
 		return ack(d)
 	}
-	// TODO(lab): not every failure is worth another try. A message that cannot be decoded fails the same way
-	// forever: requeued, it comes straight back to the head of the queue and the orders behind it starve. And a
-	// rejected message is simply dropped: nobody can ever see it, ask why, or replay it. Classify the failure:
-	// permanent (ErrMalformed, ErrInvalidOrder) → publish a copy to b.ErrorQueue with the diagnostic headers
-	// (HeaderError, HeaderStack, HeaderOriginalQueue, HeaderAttempts, HeaderFailedAt), wait for the confirm, then ack;
-	// transient (ErrGatewayDown) → try again a few times, and park it in the error queue the same way if it still fails.
+	// TODO(lab): not every failure is worth waiting for. A body that cannot be decoded decodes the same way after
+	// every wait, and goes round all of lab 8's retries before anyone sees it. And a refused order is simply dropped:
+	// nobody can ever see it, ask why, or replay it once Sales has fixed it. A permanent failure (ErrMalformed,
+	// ErrInvalidOrder) deserves the error queue at once; a passing one (ErrGatewayDown) its delayed retries.
 	if errors.Is(handleErr, ErrInvalidOrder) {
 		if err := d.Reject(false); err != nil { // requeue=false: this order can never be charged, drop it
 			return fmt.Errorf("reject %s: %w", d.MessageId, err)
 		}
 		return nil
 	}
-	if err := d.Nack(false, true); err != nil { // multiple=false, requeue=true: it may work next time
-		return fmt.Errorf("nack %s: %w", d.MessageId, err)
+	if err := b.retryLater(ctx, pub, d, handleErr); err != nil {
+		return err
 	}
-	return nil
+	return ack(d)
+}
+
+// park publishes a copy of d to the error queue, for a person to look at and replay, and waits for the broker's
+// confirm. The caller acks d once park returned nil.
+func (b *Billing) park(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, cause error) error {
+	// TODO(lab): the person who opens the error queue sees a message and nothing else: not what went wrong, not where
+	// it was handled, how often it was tried, or when it gave up. Say so in the diagnostic headers (HeaderError,
+	// HeaderStack, HeaderAttempts, HeaderFailedAt), next to the message's own headers.
+	msg := copyOf(d)
+	msg.Headers[HeaderOriginalQueue] = b.Queue // where a replay sends it back
+	return publishConfirmed(ctx, pub, b.ErrorQueue, msg)
 }
 
 func ack(d amqp.Delivery) error {

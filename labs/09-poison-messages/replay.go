@@ -7,8 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
-
-	"msglabs/shared/fault"
 )
 
 // confirmTimeout caps the wait for the broker to confirm one replayed message.
@@ -19,7 +17,6 @@ const confirmTimeout = 5 * time.Second
 type Replayer struct {
 	Broker     *amqp.Connection // owned by the caller
 	ErrorQueue string
-	Points     *fault.Points // crash points for tests; nil never crashes
 }
 
 // Replay moves the messages whose MessageId is in ids back to their original queue (HeaderOriginalQueue) and returns
@@ -65,8 +62,9 @@ func (r *Replayer) moveBack(ctx context.Context, ch *amqp.Channel, d amqp.Delive
 		return fmt.Errorf("message %s has no %s header: cannot tell where it came from", d.MessageId, HeaderOriginalQueue)
 	}
 	// TODO(lab): a replay that gets a new MessageId is, to Billing's inbox, a brand-new order to charge. The move is
-	// at-least-once (publish, then ack), so the same parked message can be replayed twice: keep its MessageId, the
-	// way an operations console's "retry" does, and Billing's inbox will recognise the second copy.
+	// at-least-once (publish, then ack), so the same parked message can be replayed twice: keep what makes it the
+	// same message, the way an operations console's "retry" does. And what Billing wrote on it when it parked it (the
+	// diagnosis, its count of retries) belongs to that failure, not to the next try.
 	msg := amqp.Publishing{
 		MessageId:    uuid.NewString(), // a replay is a new send
 		Type:         d.Type,
@@ -92,7 +90,6 @@ func (r *Replayer) moveBack(ctx context.Context, ch *amqp.Channel, d amqp.Delive
 	if !ok {
 		return fmt.Errorf("the broker refused replayed %s", d.MessageId)
 	}
-	r.Points.At(fault.AfterPublish)
 	if err := d.Ack(false); err != nil { // multiple=false
 		return fmt.Errorf("ack %s off the error queue: %w", d.MessageId, err)
 	}

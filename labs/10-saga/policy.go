@@ -6,21 +6,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"msglabs/shared/shop"
 )
 
-// Schema is the policy's saga state: one row per order, keyed by the order id that every message carries.
-const Schema = `CREATE TABLE shipping_sagas (
-	order_id  text PRIMARY KEY,
-	placed    boolean NOT NULL DEFAULT false,
-	billed    boolean NOT NULL DEFAULT false,
-	shipped   boolean NOT NULL DEFAULT false,
-	cancelled boolean NOT NULL DEFAULT false
-)`
+// prefetch is how many messages one policy instance handles at a time.
+const prefetch = 1
 
 // Policy is Shipping's policy for an order: ship it once it is both placed and paid, and cancel it (releasing its
 // stock) if the payment does not come within PaymentTimeout. Several instances may run side by side on one queue.
@@ -34,14 +27,19 @@ type Policy struct {
 	AfterLoad func(orderID string)
 }
 
-// saga is the state of one order's shipping saga.
-type saga struct {
-	OrderID                            string
-	Placed, Billed, Shipped, Cancelled bool
+// command is a message the saga decided to send: the caller sends it once the saga's new state is saved.
+type command struct {
+	queue, messageID string
+	msg              shop.Message
+	delay            time.Duration // how long to wait before it is due; 0: now
 }
 
+// errUnreadable marks a message the policy cannot read: it will never be read, so it is not put back.
+var errUnreadable = errors.New("unreadable message")
+
 // Run handles the policy's messages until ctx is done. It uses two channels on conn, both owned by this goroutine:
-// one consumes, the other (in confirm mode) sends.
+// one consumes, the other (in confirm mode) sends. A message it fails on is put back for another try, and Run goes
+// on with the next; only a sending channel that is gone ends it (the process then restarts with fresh channels).
 func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
@@ -59,7 +57,7 @@ func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err := p.Topology.Declare(ch); err != nil {
 		return err
 	}
-	if err := ch.Qos(1, 0, false); err != nil { // prefetchCount, prefetchSize, global
+	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchCount, prefetchSize, global
 		return fmt.Errorf("set prefetch: %w", err)
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, p.Topology.Policy,
@@ -72,152 +70,145 @@ func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err != nil {
 		return fmt.Errorf("consume %q: %w", p.Topology.Policy, err)
 	}
-	timeouts := make(chan string) // order ids whose payment timer went off
+	reminders := make(chan command) // reminders whose wait is over, to send from this goroutine
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
+		select { // deliveries is closed once ctx is done
 		case d, ok := <-deliveries:
 			if !ok {
 				return nil
 			}
-			if err := p.handle(ctx, out, d, timeouts); err != nil {
-				_ = d.Nack(false, true) // multiple=false, requeue=true: try again
+			if err := p.settle(ctx, out, d, p.handle(ctx, out, d, reminders)); err != nil {
 				return err
 			}
-			if err := d.Ack(false); err != nil { // multiple=false
-				return fmt.Errorf("ack %s: %w", d.MessageId, err)
-			}
-		case orderID := <-timeouts:
-			if err := p.paymentTimedOut(ctx, out, orderID); err != nil {
+		case c := <-reminders:
+			if err := send(ctx, out, c.queue, c.messageID, c.msg, 0); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// handle applies one event to its order's saga.
-func (p *Policy) handle(ctx context.Context, out *amqp.Channel, d amqp.Delivery, timeouts chan<- string) error {
-	switch d.Type {
-	case "OrderPlaced":
-		var e shop.OrderPlaced
-		if err := shop.Decode(d.Body, &e); err != nil {
-			return err
+// settle acks a delivery that was handled, and puts back one that failed (an unreadable one is dropped: it would
+// fail the same way forever). It returns an error only when the channels are gone.
+func (p *Policy) settle(ctx context.Context, out *amqp.Channel, d amqp.Delivery, handleErr error) error {
+	switch {
+	case handleErr == nil:
+		if err := d.Ack(false); err != nil { // multiple=false
+			return fmt.Errorf("ack %s: %w", d.MessageId, err)
 		}
-		return p.orderPlaced(ctx, out, e, timeouts)
-	case "OrderBilled":
-		var e shop.OrderBilled
-		if err := shop.Decode(d.Body, &e); err != nil {
-			return err
+	case ctx.Err() != nil:
+		return nil // shutting down: the broker requeues what we did not ack
+	case errors.Is(handleErr, errUnreadable):
+		if err := d.Reject(false); err != nil { // requeue=false (lab 9 would park it in an error queue)
+			return fmt.Errorf("reject %s: %w", d.MessageId, err)
 		}
-		return p.orderBilled(ctx, out, e)
+	default:
+		if err := d.Nack(false, true); err != nil { // multiple=false, requeue=true: try again
+			return fmt.Errorf("nack %s: %w", d.MessageId, err)
+		}
+		if out.IsClosed() || errors.Is(handleErr, amqp.ErrClosed) {
+			return handleErr
+		}
 	}
-	return fmt.Errorf("message %s: unexpected type %q", d.MessageId, d.Type)
+	return nil
 }
 
-func (p *Policy) orderPlaced(ctx context.Context, out *amqp.Channel, e shop.OrderPlaced, timeouts chan<- string) error {
-	s, _, err := p.load(ctx, e.OrderID)
+// handle applies one message to its order's saga, then sends what the saga decided.
+func (p *Policy) handle(ctx context.Context, out *amqp.Channel, d amqp.Delivery, reminders chan<- command) error {
+	orderID, apply, err := p.route(d)
 	if err != nil {
 		return err
 	}
-	s.Placed = true
-	if err := p.shipIfReady(ctx, out, &s); err != nil {
+	cmds, err := p.update(ctx, orderID, apply)
+	if err != nil {
 		return err
 	}
-	if err := p.save(ctx, s); err != nil {
-		return err
+	for _, c := range cmds {
+		if c.delay > 0 {
+			p.remindLater(ctx, c, reminders)
+			continue
+		}
+		if err := send(ctx, out, c.queue, c.messageID, c.msg, 0); err != nil {
+			return err
+		}
 	}
-	// TODO(lab): this timer lives in this process's memory. If the policy is restarted (a deploy, a crash) before it
-	// goes off, the order waits for its payment forever and its stock stays reserved. Make the timeout durable: send
-	// a PaymentTimeout to p.Topology.Timeouts with a TTL of p.PaymentTimeout (send(…, delay) sets it); the broker
-	// moves it to the policy's queue when it expires, whichever instance is running then. Handle it in handle().
-	time.AfterFunc(p.PaymentTimeout, func() {
+	return nil
+}
+
+// remindLater sends c once its delay is over.
+// TODO(lab): this timer lives in this process's memory. If the policy is restarted (a deploy, a crash) before it goes
+// off, the reminder dies with it: the order waits for its payment forever, and its stock stays reserved. Let the
+// broker hold the wait (the Timeouts queue in topology.go, and send's delay), so that the reminder comes back to
+// whichever instance is running when it is due.
+func (p *Policy) remindLater(ctx context.Context, c command, reminders chan<- command) {
+	time.AfterFunc(c.delay, func() {
 		select {
-		case timeouts <- e.OrderID:
+		case reminders <- c:
 		case <-ctx.Done():
 		}
 	})
-	return nil
 }
 
-func (p *Policy) orderBilled(ctx context.Context, out *amqp.Channel, e shop.OrderBilled) error {
-	s, found, err := p.load(ctx, e.OrderID)
-	if err != nil {
-		return err
+// route decodes a message and says which saga it belongs to and how it changes it.
+func (p *Policy) route(d amqp.Delivery) (orderID string, apply func(*saga) []command, err error) {
+	switch d.Type {
+	case "OrderPlaced":
+		var e shop.OrderPlaced
+		err = shop.Decode(d.Body, &e)
+		orderID, apply = e.OrderID, p.placed
+	case "OrderBilled":
+		var e shop.OrderBilled
+		err = shop.Decode(d.Body, &e)
+		orderID, apply = e.OrderID, func(s *saga) []command { return p.billed(s, e.Cents) }
+	case "PaymentTimeout":
+		var e PaymentTimeout
+		err = shop.Decode(d.Body, &e)
+		orderID, apply = e.OrderID, p.timedOut
+	default:
+		err = fmt.Errorf("unexpected type %q", d.Type)
 	}
-	// TODO(lab): two things go wrong here. Messages do not arrive in the order they were sent: OrderBilled can come
-	// before OrderPlaced, and then there is no saga yet, so it is dropped and the order never ships. Start the saga
-	// from whichever event comes first. And money that arrives after the order was cancelled is kept: compensate by
-	// sending a RefundOrder to p.Topology.Billing.
-	if !found || s.Cancelled {
-		return nil
+	if err != nil {
+		return "", nil, fmt.Errorf("message %s: %w: %w", d.MessageId, errUnreadable, err)
+	}
+	return orderID, apply, nil
+}
+
+// placed: the order exists. Start the clock on its payment.
+func (p *Policy) placed(s *saga) []command {
+	if s.Placed {
+		return nil // a redelivery: already applied
+	}
+	s.Placed = true
+	return []command{{p.Topology.Policy, "timeout-" + s.OrderID, PaymentTimeout{OrderID: s.OrderID}, p.PaymentTimeout}}
+}
+
+// billed: the money came. Ship if the order is placed.
+// TODO(lab): two things go wrong here. Messages do not arrive in the order they were sent: OrderBilled can come
+// before OrderPlaced, and then there is no saga yet, so the payment is dropped and the order never ships (placed
+// must then see that the money is in). And money that arrives after the order was cancelled is kept: the customer
+// must get it back.
+func (p *Policy) billed(s *saga, _ int) []command {
+	if !s.Placed || s.Billed || s.Cancelled {
+		return nil // an order we do not know (yet), a redelivery, or a cancelled order: nothing to ship
 	}
 	s.Billed = true
-	if err := p.shipIfReady(ctx, out, &s); err != nil {
-		return err
-	}
-	return p.save(ctx, s)
+	return p.shipIfReady(s)
 }
 
-// paymentTimedOut cancels an order that is still unpaid, and releases its stock.
-func (p *Policy) paymentTimedOut(ctx context.Context, out *amqp.Channel, orderID string) error {
-	s, found, err := p.load(ctx, orderID)
-	if err != nil {
-		return err
-	}
-	if !found || s.Billed || s.Cancelled {
-		return nil // paid in time (or already cancelled): nothing to do
+// timedOut: the payment timeout went off. Cancel the order if it is still unpaid, and release its stock.
+func (p *Policy) timedOut(s *saga) []command {
+	if !s.Placed || s.Billed || s.Cancelled {
+		return nil // paid in time, or already cancelled
 	}
 	s.Cancelled = true
-	if err := p.save(ctx, s); err != nil {
-		return err
-	}
-	return send(ctx, out, p.Topology.Warehouse, "release-"+orderID, ReleaseStock{OrderID: orderID}, 0)
+	return []command{{p.Topology.Warehouse, "release-" + s.OrderID, ReleaseStock{OrderID: s.OrderID}, 0}}
 }
 
-// shipIfReady sends ShipOrder once the order is both placed and billed, and notes that it did.
-func (p *Policy) shipIfReady(ctx context.Context, out *amqp.Channel, s *saga) error {
+// shipIfReady decides to ship once the order is both placed and billed, and notes that it did.
+func (p *Policy) shipIfReady(s *saga) []command {
 	if !s.Placed || !s.Billed || s.Shipped || s.Cancelled {
 		return nil
 	}
-	if err := send(ctx, out, p.Topology.Shipping, "ship-"+s.OrderID, shop.ShipOrder{OrderID: s.OrderID}, 0); err != nil {
-		return err
-	}
 	s.Shipped = true
-	return nil
-}
-
-// load reads an order's saga; found is false (and the saga empty) when there is none yet.
-func (p *Policy) load(ctx context.Context, orderID string) (s saga, found bool, err error) {
-	s.OrderID = orderID
-	err = p.DB.QueryRow(ctx,
-		`SELECT placed, billed, shipped, cancelled FROM shipping_sagas WHERE order_id = $1`, orderID,
-	).Scan(&s.Placed, &s.Billed, &s.Shipped, &s.Cancelled)
-	if p.AfterLoad != nil {
-		p.AfterLoad(orderID)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s, false, nil
-	}
-	if err != nil {
-		return s, false, fmt.Errorf("load saga %s: %w", orderID, err)
-	}
-	return s, true, nil
-}
-
-// save writes an order's saga.
-// TODO(lab): two instances that loaded the same saga at the same moment each write their own version here, and the
-// last one wins: the other's event is lost (placed, or billed), so the order never ships. Save only if nobody saved
-// since you loaded (a version column checked in the UPDATE's WHERE, or INSERT … ON CONFLICT DO NOTHING for a new
-// saga), and on a conflict load again and re-apply the event. (SELECT … FOR UPDATE in a transaction works too.)
-func (p *Policy) save(ctx context.Context, s saga) error {
-	_, err := p.DB.Exec(ctx,
-		`INSERT INTO shipping_sagas (order_id, placed, billed, shipped, cancelled) VALUES ($1, $2, $3, $4, $5)
-		 ON CONFLICT (order_id) DO UPDATE
-		 SET placed = EXCLUDED.placed, billed = EXCLUDED.billed, shipped = EXCLUDED.shipped, cancelled = EXCLUDED.cancelled`,
-		s.OrderID, s.Placed, s.Billed, s.Shipped, s.Cancelled)
-	if err != nil {
-		return fmt.Errorf("save saga %s: %w", s.OrderID, err)
-	}
-	return nil
+	return []command{{p.Topology.Shipping, "ship-" + s.OrderID, shop.ShipOrder{OrderID: s.OrderID}, 0}}
 }

@@ -1,23 +1,24 @@
 //go:build solution
 
-// Why this fix: a transient failure needs time, not repetition. Billing tries a couple of times at once (for a blip),
-// then hands the message to the broker to hold: it publishes a copy to a delay queue, one queue per back-off level
-// (50, 100, 200 ms, each ±20% jitter so a crowd of retries does not come back in step), whose expired messages
-// dead-letter back to the main queue. The retry count travels in a header; after the last level the message goes to
-// the error queue, with the last error, for a human to look at and replay. The handler never sleeps, so Billing's one
-// prefetch slot serves the next order while the broker holds the waiting one. One queue per level matters: a queue
-// only expires messages at its head, so a long delay and a short one in the same queue would make the short one
-// wait for the long one. This is one good answer, not the only one: RabbitMQ's delayed-message plugin or a
-// scheduler table in PostgreSQL can hold the delay too, and lab 9 deals with messages that will never succeed.
+// Why this fix: a transient failure needs time, not repetition. Billing hands the failed message to the broker to
+// hold: it publishes a copy (same body, MessageId and headers) to a delay queue, one queue per retry (30, 90, 270 ms,
+// each ±20% jitter so that a crowd of retries does not come back in step), whose expired messages dead-letter back
+// to the main queue, and it acks the original only once the broker has confirmed the copy. The retry count travels
+// in a header, so a restarted Billing (or another instance) knows which wait comes next; after the last one the
+// message goes to the error queue, for a human to look at and replay. The handler never
+// sleeps, so Billing's one prefetch slot serves the next order while the broker holds the waiting one. One queue per
+// wait matters: a queue only expires messages at its head, so a long delay and a short one in the same queue would
+// make the short one wait for the long one. This is one good answer, not the only one: RabbitMQ's delayed-message
+// plugin or a scheduled-retries table in PostgreSQL can hold the delay too, and lab 9 deals with messages that will
+// never succeed.
 
 package retries
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -25,30 +26,23 @@ import (
 // prefetch is one: a charge is slow, so each Billing instance takes one order at a time (lab 7).
 const prefetch = 1
 
-// The retry policy.
-const (
-	immediateRetries = 2   // extra tries at once, in the handler, for a blip
-	jitter           = 0.2 // each delay is drawn from ±20% around its level
-)
-
-// backoff is the delay before each delayed retry, doubling: after the last one the message goes to the error queue.
-var backoff = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
-
-// Consumer is one Billing instance reading its queue. Run owns the channels it opens; a Channel is not safe for
-// concurrent use, so a Consumer handles its messages one at a time, in its own goroutine.
+// Consumer is one Billing instance reading its queue. Run owns the channels it opens (one to consume, one to
+// publish on); a Channel is not safe for concurrent use, so a Consumer handles its messages one at a time, in its own
+// goroutine.
 type Consumer struct {
 	Queue  string // Billing's main queue
 	Handle func(ctx context.Context, d amqp.Delivery) error
 }
 
-// Setup declares the queues Billing needs: its main queue, a delay queue per back-off level whose expired messages
-// dead-letter back to the main queue, and the error queue. Billing runs it at start-up; Sales declares the main queue.
+// Setup declares the queues Billing needs: its main queue, one delay queue per delayed retry whose expired messages
+// dead-letter back to the main queue, and the error queue. Billing runs it at start-up; Sales declares the main
+// queue the same way.
 func (c *Consumer) Setup(ch *amqp.Channel) error {
 	if err := declareQueue(ch, c.Queue, nil); err != nil {
 		return err
 	}
-	for level := range backoff {
-		err := declareQueue(ch, delayQueue(c.Queue, level), amqp.Table{
+	for n := 1; n <= DelayedRetries; n++ {
+		err := declareQueue(ch, delayQueue(c.Queue, n), amqp.Table{
 			"x-dead-letter-exchange":    "",      // the default exchange…
 			"x-dead-letter-routing-key": c.Queue, // …routes expired messages back to the main queue
 		})
@@ -59,8 +53,8 @@ func (c *Consumer) Setup(ch *amqp.Channel) error {
 	return declareQueue(ch, ErrorQueue(c.Queue), nil)
 }
 
-// delayQueue names the queue holding messages waiting for delayed retry number level+1.
-func delayQueue(queue string, level int) string { return fmt.Sprintf("%s.delay-%d", queue, level+1) }
+// delayQueue names the queue holding messages that wait for delayed retry number n.
+func delayQueue(queue string, n int) string { return fmt.Sprintf("%s.delay-%d", queue, n) }
 
 // Run consumes c.Queue on conn until ctx is done: it acks each message Handle succeeds with, and hands the ones it
 // fails on to a delay queue or, after the last retry, to the error queue.
@@ -73,12 +67,12 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchSize 0: no byte limit; global false: per consumer
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	pub, err := conn.Channel() // this goroutine's publishing channel, for retries and the error queue
+	pub, err := conn.Channel() // this goroutine's publishing channel, for whatever Billing publishes itself
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
 	defer pub.Close()
-	if err := pub.Confirm(false); err != nil { // noWait=false
+	if err := pub.Confirm(false); err != nil { // noWait=false: every publish on pub gets a confirm (lab 4)
 		return fmt.Errorf("confirm mode: %w", err)
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, c.Queue,
@@ -100,15 +94,22 @@ func (c *Consumer) Run(ctx context.Context, conn *amqp.Connection) error {
 }
 
 // process handles one delivery and settles it: ack on success; otherwise forward a copy for a later retry (or to the
-// error queue) and ack the original once the broker has confirmed the copy.
+// error queue) and ack the original once the broker has confirmed the copy. A forward that fails puts the original
+// back in the queue and Billing goes on with the next message; only a publishing channel that is gone ends Run
+// (the process then restarts with fresh channels).
 func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
-	handleErr := c.handleNow(ctx, d)
-	if handleErr != nil {
-		if err := c.forward(ctx, pub, d, handleErr); err != nil {
+	if c.Handle(ctx, d) != nil { // the try failed: pass it on
+		if err := c.forward(ctx, pub, d); err != nil {
+			if ctx.Err() != nil {
+				return nil // shutting down: the broker requeues what we did not settle
+			}
 			if nackErr := d.Nack(false, true); nackErr != nil { // multiple=false, requeue=true: keep it, try again
 				return fmt.Errorf("nack %s: %w", d.MessageId, nackErr)
 			}
-			return err
+			if pub.IsClosed() || errors.Is(err, amqp.ErrClosed) {
+				return err
+			}
+			return nil
 		}
 	}
 	if err := d.Ack(false); err != nil { // multiple=false
@@ -117,26 +118,16 @@ func (c *Consumer) process(ctx context.Context, pub *amqp.Channel, d amqp.Delive
 	return nil
 }
 
-// handleNow runs Handle, and again up to immediateRetries times while it fails. It returns the last error.
-func (c *Consumer) handleNow(ctx context.Context, d amqp.Delivery) error {
-	err := c.Handle(ctx, d)
-	for try := 0; err != nil && try < immediateRetries && ctx.Err() == nil; try++ {
-		err = c.Handle(ctx, d)
-	}
-	return err
-}
-
-// forward publishes a copy of d to the delay queue of its next retry, or to the error queue once the retries are
-// used up, and waits for the broker's confirm.
-func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, cause error) error {
-	done := retriesSoFar(d.Headers)
+// forward publishes a copy of d to the delay queue of its next retry, or to the error queue once the delayed retries
+// are used up, and waits for the broker's confirm.
+func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) error {
+	done := retriesOf(d.Headers)
 	msg := copyOf(d)
-	msg.Headers["billing-last-error"] = cause.Error()
 	queue := ErrorQueue(c.Queue)
-	if done < len(backoff) {
-		queue = delayQueue(c.Queue, done)
+	if done < DelayedRetries {
+		queue = delayQueue(c.Queue, done+1)
 		msg.Headers[RetriesHeader] = int64(done + 1)
-		msg.Expiration = strconv.FormatInt(withJitter(backoff[done]).Milliseconds(), 10) // held this long, then back
+		msg.Expiration = strconv.FormatInt(withJitter(RetryDelay(done+1)).Milliseconds(), 10) // held this long, then back
 	}
 	dc, err := pub.PublishWithDeferredConfirmWithContext(ctx,
 		"",    // exchange: the default exchange routes by queue name
@@ -151,39 +142,6 @@ func (c *Consumer) forward(ctx context.Context, pub *amqp.Channel, d amqp.Delive
 		return fmt.Errorf("forward %s to %q: not confirmed (ok=%v, err=%v)", d.MessageId, queue, ok, err)
 	}
 	return nil
-}
-
-// copyOf builds a persistent publishing with d's body, identity and headers (a fresh map: d's stays untouched).
-func copyOf(d amqp.Delivery) amqp.Publishing {
-	headers := amqp.Table{}
-	for k, v := range d.Headers {
-		headers[k] = v
-	}
-	return amqp.Publishing{
-		MessageId:    d.MessageId,
-		Type:         d.Type,
-		ContentType:  d.ContentType,
-		DeliveryMode: amqp.Persistent,
-		Headers:      headers,
-		Body:         d.Body,
-	}
-}
-
-// retriesSoFar reads RetriesHeader: how many delayed retries the message has had.
-func retriesSoFar(h amqp.Table) int {
-	switch v := h[RetriesHeader].(type) {
-	case int32:
-		return int(v)
-	case int64:
-		return int(v)
-	}
-	return 0
-}
-
-// withJitter returns d moved randomly by up to ±jitter of itself.
-func withJitter(d time.Duration) time.Duration {
-	spread := (rand.Float64()*2 - 1) * jitter // in [-jitter, +jitter)
-	return d + time.Duration(spread*float64(d))
 }
 
 // declareQueue declares a durable queue with the given arguments.

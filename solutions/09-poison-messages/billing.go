@@ -1,13 +1,14 @@
 //go:build solution
 
 // Why this fix: a failure is either permanent (the body will never decode, the order can never be charged) or
-// transient (the payment gateway is down for a moment). Billing now classifies: a permanent failure goes straight to
-// the error queue, a transient one is retried a few times first, and either way the message is parked as it was, with
-// headers that say what went wrong, where it came from, how often it was tried and when, and only then acked. Nothing
-// loops at the head of the queue and nothing vanishes; a human can read the error queue and replay a message once
-// the cause is fixed. This is one good answer, not the only one: lab 8's retries with backoff (delay queues) would
-// let the gateway recover for longer without holding the message, and a dead-letter exchange on the queue could do
-// the move, at the cost of the diagnostic headers.
+// transient (the payment gateway is down for a while). Billing now classifies: a permanent failure goes to the error
+// queue at once, a transient one gets lab 8's delayed retries first, and either way the message is parked as it was,
+// its own headers kept, with headers that say what went wrong, where it was handled, how often it was tried and
+// when, and only once the broker has confirmed the parked copy is the original acked. Nothing loops through the
+// retries in vain and nothing vanishes; a person can read the error queue and replay a message once the cause is
+// fixed. This is one good answer, not the only one: a dead-letter exchange on the queue could do the move (at the
+// cost of the diagnosis, and of telling permanent from transient), and a parked-messages table in PostgreSQL would
+// make the error queue searchable.
 
 package poison
 
@@ -29,19 +30,14 @@ import (
 const (
 	// prefetch is how many unacked BillOrder commands Billing holds at once: one, so orders are charged in turn.
 	prefetch = 1
-	// maxAttempts is how often Billing tries a message that fails for a passing reason before it parks it.
-	maxAttempts = 3
-	// retryPause is the wait between two attempts (lab 8 teaches backing off properly).
-	retryPause = 20 * time.Millisecond
-	// parkTimeout caps the wait for the broker to confirm a message parked in the error queue.
-	parkTimeout = 5 * time.Second
 	// stackFrames is how many frames the stack summary in HeaderStack keeps.
 	stackFrames = 8
 )
 
 // Billing charges orders: it takes BillOrder commands from its queue, charges the card through the Gateway and writes
-// the charge, once per message id (its inbox). A message that cannot be processed is parked in ErrorQueue with a
-// diagnosis. A Billing is safe for concurrent use; Consume owns its channels.
+// the charge, once per message id (its inbox). A message that fails for good is parked in ErrorQueue at once, with
+// its diagnosis; one that fails for a passing reason is retried later through the broker (lab 8), and parked after
+// its last retry. A Billing is safe for concurrent use; Consume owns its channels.
 type Billing struct {
 	DB         *pgxpool.Pool
 	Gateway    Gateway
@@ -50,19 +46,19 @@ type Billing struct {
 }
 
 // Consume takes BillOrder commands until ctx is done, settling each one after handling it. It uses two channels on
-// conn, both owned by this goroutine: one consumes, the other (in confirm mode) parks failed messages.
+// conn, both owned by this goroutine: one consumes, the other (in confirm mode) publishes retries and parked messages.
 func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
 	defer ch.Close()
-	park, err := conn.Channel()
+	pub, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	defer park.Close()
-	if err := park.Confirm(false); err != nil { // noWait=false
+	defer pub.Close()
+	if err := pub.Confirm(false); err != nil { // noWait=false
 		return fmt.Errorf("confirm mode: %w", err)
 	}
 	if err := DeclareQueues(ch, b.Queue, b.ErrorQueue); err != nil {
@@ -82,88 +78,58 @@ func (b *Billing) Consume(ctx context.Context, conn *amqp.Connection) error {
 		return fmt.Errorf("consume %q: %w", b.Queue, err)
 	}
 	for d := range deliveries {
-		attempts, err := b.handleWithRetry(ctx, d)
+		err := b.Handle(ctx, d)
 		if ctx.Err() != nil {
 			return nil // shutting down: the broker requeues what we did not settle
 		}
-		if err := b.settle(ctx, park, d, attempts, err); err != nil {
-			return err
+		if err := b.settle(ctx, pub, d, err); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if nackErr := d.Nack(false, true); nackErr != nil { // multiple=false, requeue=true: keep it, try again
+				return fmt.Errorf("nack %s: %w", d.MessageId, nackErr)
+			}
+			if pub.IsClosed() || errors.Is(err, amqp.ErrClosed) {
+				return err // the publishing channel is gone: restart with fresh channels
+			}
 		}
 	}
 	return nil
 }
 
-// permanent reports whether err will come back however often the message is tried.
-func permanent(err error) bool {
-	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrInvalidOrder)
-}
-
-// handleWithRetry handles d, trying again after a transient failure, up to maxAttempts in all. It returns how many
-// attempts it made and the last error.
-func (b *Billing) handleWithRetry(ctx context.Context, d amqp.Delivery) (int, error) {
-	for attempt := 1; ; attempt++ {
-		err := b.Handle(ctx, d)
-		if err == nil || permanent(err) || attempt == maxAttempts {
-			return attempt, err
+// settle tells the broker what became of a delivery: ack when it was handled; park a permanent failure at once and
+// hand a passing one to lab 8's delayed retries (which park it after the last); ack only once the broker has
+// confirmed the copy. A crash in between leaves the message in both places: the inbox makes that harmless.
+func (b *Billing) settle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, handleErr error) error {
+	switch {
+	case handleErr == nil:
+	case permanent(handleErr):
+		if err := b.park(ctx, pub, d, handleErr); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return attempt, ctx.Err()
-		case <-time.After(retryPause):
-		}
-	}
-}
-
-// settle tells the broker what became of a delivery: ack when it was handled; otherwise park it in the error queue
-// first, then ack. A crash between the two leaves the message in both queues: the inbox makes that harmless.
-func (b *Billing) settle(ctx context.Context, park *amqp.Channel, d amqp.Delivery, attempts int, handleErr error) error {
-	if handleErr != nil {
-		if err := b.park(ctx, park, d, attempts, handleErr); err != nil {
+	default:
+		if err := b.retryLater(ctx, pub, d, handleErr); err != nil {
 			return err
 		}
 	}
 	return ack(d)
 }
 
-// park publishes an unchanged copy of d (same MessageId, type and body) to the error queue with the diagnosis in its
-// headers, and waits for the broker's confirm.
-func (b *Billing) park(ctx context.Context, ch *amqp.Channel, d amqp.Delivery, attempts int, cause error) error {
-	headers := amqp.Table{}
-	for k, v := range d.Headers {
-		headers[k] = v
-	}
-	headers[HeaderError] = cause.Error()
-	headers[HeaderStack] = stackSummary()
-	headers[HeaderOriginalQueue] = b.Queue
-	headers[HeaderAttempts] = int32(attempts)
-	headers[HeaderFailedAt] = time.Now().UTC().Format(time.RFC3339)
-	ctx, cancel := context.WithTimeout(ctx, parkTimeout)
-	defer cancel()
-	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
-		"",           // exchange: the default exchange routes by queue name
-		b.ErrorQueue, // routing key
-		false,        // mandatory
-		false,        // immediate
-		amqp.Publishing{
-			MessageId:     d.MessageId,
-			CorrelationId: d.CorrelationId,
-			Type:          d.Type,
-			ContentType:   d.ContentType,
-			DeliveryMode:  amqp.Persistent,
-			Headers:       headers,
-			Body:          d.Body,
-		})
-	if err != nil {
-		return fmt.Errorf("park %s in %q: %w", d.MessageId, b.ErrorQueue, err)
-	}
-	ok, err := dc.WaitContext(ctx)
-	if err != nil {
-		return fmt.Errorf("wait for the confirm of parked %s: %w", d.MessageId, err)
-	}
-	if !ok {
-		return fmt.Errorf("the broker refused parked %s", d.MessageId)
-	}
-	return nil
+// permanent reports whether err will come back however often, and however late, the message is tried.
+func permanent(err error) bool {
+	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrInvalidOrder)
+}
+
+// park publishes a copy of d to the error queue, for a person to look at and replay, and waits for the broker's
+// confirm: the same message, its own headers kept, with the diagnosis added. The caller acks d once park returned nil.
+func (b *Billing) park(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, cause error) error {
+	msg := copyOf(d)
+	msg.Headers[HeaderOriginalQueue] = b.Queue // where a replay sends it back
+	msg.Headers[HeaderError] = cause.Error()
+	msg.Headers[HeaderStack] = stackSummary()
+	msg.Headers[HeaderAttempts] = int32(retriesOf(d.Headers) + 1) // the delayed retries, and the first try
+	msg.Headers[HeaderFailedAt] = time.Now().UTC().Format(time.RFC3339)
+	return publishConfirmed(ctx, pub, b.ErrorQueue, msg)
 }
 
 // stackSummary names the functions that were running when the failure was handled, innermost first, one per line.

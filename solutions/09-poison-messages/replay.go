@@ -3,8 +3,10 @@
 // Why this fix: moving a message back from the error queue is publish-then-ack, so it is at-least-once: a replay that
 // crashes between the two leaves the message parked, and the operator replays it again. Keeping the MessageId makes
 // the second copy the same message to Billing, whose inbox (lab 5) skips it, so the customer is charged once. The
-// diagnosis headers are dropped so a message that fails again is parked with a fresh one. This is one good answer, not
-// the only one: a replay could also record what it moved in a table and skip ids it has moved before.
+// message's own headers travel with it; what Billing added when it parked it (the diagnosis, lab 8's retry count) is
+// dropped, so the replayed message gets a fresh schedule of retries and, should it fail again, a fresh diagnosis.
+// This is one good answer, not the only one: a replay could also record what it moved in a table and skip ids it
+// has moved before.
 
 package poison
 
@@ -14,8 +16,6 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-
-	"msglabs/shared/fault"
 )
 
 // confirmTimeout caps the wait for the broker to confirm one replayed message.
@@ -26,7 +26,6 @@ const confirmTimeout = 5 * time.Second
 type Replayer struct {
 	Broker     *amqp.Connection // owned by the caller
 	ErrorQueue string
-	Points     *fault.Points // crash points for tests; nil never crashes
 }
 
 // Replay moves the messages whose MessageId is in ids back to their original queue (HeaderOriginalQueue) and returns
@@ -98,19 +97,18 @@ func (r *Replayer) moveBack(ctx context.Context, ch *amqp.Channel, d amqp.Delive
 	if !ok {
 		return fmt.Errorf("the broker refused replayed %s", d.MessageId)
 	}
-	r.Points.At(fault.AfterPublish)
 	if err := d.Ack(false); err != nil { // multiple=false
 		return fmt.Errorf("ack %s off the error queue: %w", d.MessageId, err)
 	}
 	return nil
 }
 
-// withoutDiagnosis returns the message's own headers, without the ones Billing added when it parked it.
+// withoutDiagnosis returns the message's own headers, without the ones Billing added while it retried and parked it.
 func withoutDiagnosis(h amqp.Table) amqp.Table {
 	out := amqp.Table{}
 	for k, v := range h {
 		switch k {
-		case HeaderError, HeaderStack, HeaderOriginalQueue, HeaderAttempts, HeaderFailedAt:
+		case HeaderError, HeaderStack, HeaderOriginalQueue, HeaderAttempts, HeaderFailedAt, RetriesHeader:
 		default:
 			out[k] = v
 		}

@@ -1,15 +1,14 @@
 //go:build solution
 
-// Why this fix: the saga's state lives in PostgreSQL, one row per order, and every message is applied the same way:
-// load the row, apply the message to it, save it only if its version has not moved since the load, and on a conflict
-// load again and re-apply. So the saga starts from whichever event comes first, two instances handling the same order
-// at once cannot overwrite each other, and each decision (ship, cancel, refund) is taken once, by the save that wins.
-// The payment timeout is a message too: a PaymentTimeout with a TTL in a delay queue that dead-letters back to the
-// policy's queue, so it waits in the broker and survives a restart. A late payment for a cancelled order is
-// compensated with a refund. This is one good answer, not the only one: SELECT … FOR UPDATE in a transaction
-// serialises the handlers instead of retrying them, the delayed-message plugin or a timeouts table polled by the
-// policy would do for the timer, and lab 6's outbox would store the saga's commands with its row so that a crash
-// between the save and the send cannot lose them.
+// Why this fix: the saga's state lives in PostgreSQL, one row per order, and every message (OrderPlaced, OrderBilled,
+// PaymentTimeout) is applied the same way: load the row, decide, save (store.go: only if nobody saved in between),
+// and only then send what was decided. Any event may start the saga, so the order in which they arrive does not
+// matter; a duplicate changes nothing and sends nothing. The payment timeout is a message too: a PaymentTimeout
+// with a TTL in the Timeouts delay queue, which dead-letters it back to the policy's queue, so it waits in the broker
+// and survives a restart. A payment for a cancelled order is compensated with a refund: nothing can be rolled back
+// across services. This is one good answer, not the only one: a timeouts table polled by the policy, or the
+// delayed-message plugin, would hold the timer too, and lab 6's outbox would store the saga's commands with its row
+// so that a crash between the save and the send cannot lose them.
 
 package saga
 
@@ -19,31 +18,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"msglabs/shared/shop"
 )
 
-// Schema is the policy's saga state: one row per order, keyed by the order id that every message carries. version
-// counts the saves: a save succeeds only if the version is still the one it loaded (optimistic concurrency).
-const Schema = `CREATE TABLE shipping_sagas (
-	order_id  text PRIMARY KEY,
-	placed    boolean NOT NULL DEFAULT false,
-	billed    boolean NOT NULL DEFAULT false,
-	shipped   boolean NOT NULL DEFAULT false,
-	cancelled boolean NOT NULL DEFAULT false,
-	version   int     NOT NULL
-)`
+// prefetch is how many messages one policy instance handles at a time.
+const prefetch = 1
 
-// maxConflicts is how many times one message is re-applied after losing a race to save its saga.
-const maxConflicts = 10
-
-// Policy is Shipping's policy for an order: ship it once it is both placed and paid, and cancel it (releasing its
-// stock) if the payment does not come within PaymentTimeout; refund a payment that comes after that. Several
-// instances may run side by side on one queue. A Policy is safe for concurrent use; Run owns its channels.
+// Policy is Shipping's policy for an order: ship it once it is both placed and paid, cancel it (releasing its stock)
+// if the payment does not come within PaymentTimeout, and refund a payment that comes after that. Several instances may run side by side on one queue.
+// A Policy is safe for concurrent use; Run owns its channels.
 type Policy struct {
 	DB             *pgxpool.Pool
 	Topology       Topology
@@ -53,22 +39,19 @@ type Policy struct {
 	AfterLoad func(orderID string)
 }
 
-// saga is the state of one order's shipping saga. Version 0 means it has never been saved.
-type saga struct {
-	OrderID                            string
-	Placed, Billed, Shipped, Cancelled bool
-	Version                            int
-}
-
-// command is a message the saga decided to send, sent once the new state is saved.
+// command is a message the saga decided to send: the caller sends it once the saga's new state is saved.
 type command struct {
 	queue, messageID string
 	msg              shop.Message
-	delay            time.Duration // a TTL, for a timeout; 0 for anything else
+	delay            time.Duration // how long the broker holds it before it is due (a TTL); 0: now
 }
 
+// errUnreadable marks a message the policy cannot read: it will never be read, so it is not put back.
+var errUnreadable = errors.New("unreadable message")
+
 // Run handles the policy's messages until ctx is done. It uses two channels on conn, both owned by this goroutine:
-// one consumes, the other (in confirm mode) sends.
+// one consumes, the other (in confirm mode) sends. A message it fails on is put back for another try, and Run goes
+// on with the next; only a sending channel that is gone ends it (the process then restarts with fresh channels).
 func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
@@ -86,7 +69,7 @@ func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 	if err := p.Topology.Declare(ch); err != nil {
 		return err
 	}
-	if err := ch.Qos(1, 0, false); err != nil { // prefetchCount, prefetchSize, global
+	if err := ch.Qos(prefetch, 0, false); err != nil { // prefetchCount, prefetchSize, global
 		return fmt.Errorf("set prefetch: %w", err)
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, p.Topology.Policy,
@@ -100,15 +83,33 @@ func (p *Policy) Run(ctx context.Context, conn *amqp.Connection) error {
 		return fmt.Errorf("consume %q: %w", p.Topology.Policy, err)
 	}
 	for d := range deliveries {
-		if err := p.handle(ctx, out, d); err != nil {
-			if ctx.Err() != nil {
-				return nil // shutting down: the broker requeues what we did not ack
-			}
-			_ = d.Nack(false, true) // multiple=false, requeue=true: try again
+		if err := p.settle(ctx, out, d, p.handle(ctx, out, d)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// settle acks a delivery that was handled, and puts back one that failed (an unreadable one is dropped: it would
+// fail the same way forever). It returns an error only when the channels are gone.
+func (p *Policy) settle(ctx context.Context, out *amqp.Channel, d amqp.Delivery, handleErr error) error {
+	switch {
+	case handleErr == nil:
 		if err := d.Ack(false); err != nil { // multiple=false
 			return fmt.Errorf("ack %s: %w", d.MessageId, err)
+		}
+	case ctx.Err() != nil:
+		return nil // shutting down: the broker requeues what we did not ack
+	case errors.Is(handleErr, errUnreadable):
+		if err := d.Reject(false); err != nil { // requeue=false (lab 9 would park it in an error queue)
+			return fmt.Errorf("reject %s: %w", d.MessageId, err)
+		}
+	default:
+		if err := d.Nack(false, true); err != nil { // multiple=false, requeue=true: try again
+			return fmt.Errorf("nack %s: %w", d.MessageId, err)
+		}
+		if out.IsClosed() || errors.Is(handleErr, amqp.ErrClosed) {
+			return handleErr
 		}
 	}
 	return nil
@@ -138,20 +139,26 @@ func (p *Policy) route(d amqp.Delivery) (orderID string, apply func(*saga) []com
 	case "OrderPlaced":
 		var e shop.OrderPlaced
 		err = shop.Decode(d.Body, &e)
-		return e.OrderID, p.placed, err
+		orderID, apply = e.OrderID, p.placed
 	case "OrderBilled":
 		var e shop.OrderBilled
 		err = shop.Decode(d.Body, &e)
-		return e.OrderID, func(s *saga) []command { return p.billed(s, e.Cents) }, err
+		orderID, apply = e.OrderID, func(s *saga) []command { return p.billed(s, e.Cents) }
 	case "PaymentTimeout":
 		var e PaymentTimeout
 		err = shop.Decode(d.Body, &e)
-		return e.OrderID, p.timedOut, err
+		orderID, apply = e.OrderID, p.timedOut
+	default:
+		err = fmt.Errorf("unexpected type %q", d.Type)
 	}
-	return "", nil, fmt.Errorf("message %s: unexpected type %q", d.MessageId, d.Type)
+	if err != nil {
+		return "", nil, fmt.Errorf("message %s: %w: %w", d.MessageId, errUnreadable, err)
+	}
+	return orderID, apply, nil
 }
 
-// placed: the order exists. Ship it if it is paid already, otherwise start the clock on its payment.
+// placed: the order exists. Ship it if it is paid already, otherwise start the clock on its payment: a
+// PaymentTimeout the Timeouts queue holds for PaymentTimeout, then hands back to the policy's queue.
 func (p *Policy) placed(s *saga) []command {
 	if s.Placed {
 		return nil // a redelivery: already applied
@@ -163,7 +170,8 @@ func (p *Policy) placed(s *saga) []command {
 	return []command{{p.Topology.Timeouts, "timeout-" + s.OrderID, PaymentTimeout{OrderID: s.OrderID}, p.PaymentTimeout}}
 }
 
-// billed: the money came. Ship if the order is placed; refund it if the order was cancelled meanwhile.
+// billed: the money came, whether or not the order is known yet. Ship if the order is placed; refund it if the order
+// was cancelled meanwhile (a compensation: the payment cannot be rolled back).
 func (p *Policy) billed(s *saga, cents int) []command {
 	if s.Billed {
 		return nil // a redelivery: already applied
@@ -191,70 +199,4 @@ func (p *Policy) shipIfReady(s *saga) []command {
 	}
 	s.Shipped = true
 	return []command{{p.Topology.Shipping, "ship-" + s.OrderID, shop.ShipOrder{OrderID: s.OrderID}, 0}}
-}
-
-// update loads an order's saga, applies a message to it and saves it, if nobody saved it in the meantime; after a
-// conflict it loads the newer state and applies the message again. It returns the commands of the winning attempt.
-func (p *Policy) update(ctx context.Context, orderID string, apply func(*saga) []command) ([]command, error) {
-	for attempt := 1; attempt <= maxConflicts; attempt++ {
-		s, err := p.load(ctx, orderID)
-		if err != nil {
-			return nil, err
-		}
-		before := s
-		cmds := apply(&s)
-		if s == before {
-			return nil, nil // nothing changed: nothing to save or send
-		}
-		saved, err := p.save(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		if saved {
-			return cmds, nil
-		}
-	}
-	return nil, fmt.Errorf("saga %s: still conflicting after %d attempts", orderID, maxConflicts)
-}
-
-// load reads an order's saga; a saga that does not exist yet comes back empty, with version 0.
-func (p *Policy) load(ctx context.Context, orderID string) (saga, error) {
-	s := saga{OrderID: orderID}
-	err := p.DB.QueryRow(ctx,
-		`SELECT placed, billed, shipped, cancelled, version FROM shipping_sagas WHERE order_id = $1`, orderID,
-	).Scan(&s.Placed, &s.Billed, &s.Shipped, &s.Cancelled, &s.Version)
-	if p.AfterLoad != nil {
-		p.AfterLoad(orderID)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return saga{OrderID: orderID}, nil
-	}
-	if err != nil {
-		return s, fmt.Errorf("load saga %s: %w", orderID, err)
-	}
-	return s, nil
-}
-
-// save writes s if the stored saga is still at s.Version (absent, for version 0) and reports whether it did.
-func (p *Policy) save(ctx context.Context, s saga) (bool, error) {
-	var (
-		tag pgconn.CommandTag
-		err error
-	)
-	if s.Version == 0 {
-		tag, err = p.DB.Exec(ctx,
-			`INSERT INTO shipping_sagas (order_id, placed, billed, shipped, cancelled, version)
-			 VALUES ($1, $2, $3, $4, $5, 1)
-			 ON CONFLICT (order_id) DO NOTHING`,
-			s.OrderID, s.Placed, s.Billed, s.Shipped, s.Cancelled)
-	} else {
-		tag, err = p.DB.Exec(ctx,
-			`UPDATE shipping_sagas SET placed = $2, billed = $3, shipped = $4, cancelled = $5, version = version + 1
-			 WHERE order_id = $1 AND version = $6`,
-			s.OrderID, s.Placed, s.Billed, s.Shipped, s.Cancelled, s.Version)
-	}
-	if err != nil {
-		return false, fmt.Errorf("save saga %s: %w", s.OrderID, err)
-	}
-	return tag.RowsAffected() == 1, nil
 }
