@@ -84,9 +84,13 @@ func rowText(r Row) string {
 	return text
 }
 
-// turns describes a mob row's rotation: "driver rotates every 5 min (2 turns)".
+// turns describes a mob row's rotation: "driver rotates every 5 min (2 turns)"; a block no longer than one
+// rotation has one driver: "one driver, 3 min".
 func turns(r Row) string {
 	n := r.Minutes / max(r.Rotation, 1)
+	if n <= 1 {
+		return fmt.Sprintf("one driver, %d min", r.Minutes)
+	}
 	return fmt.Sprintf("driver rotates every %d min (%d turns)", r.Rotation, n)
 }
 
