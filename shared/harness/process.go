@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -337,6 +338,8 @@ func (p *Process) frozen(reason string) {
 	if reason == killedByTest {
 		kind = story.Kill
 	}
+	// A trigger describes a message by its full routing key or exchange; the story uses the test's short names.
+	reason = strings.ReplaceAll(reason, p.env.prefix+".", "")
 	p.env.Event(story.Entry{Actor: p.Name, Kind: kind, Text: reason})
 	p.finish()
 	close(p.crashed)
