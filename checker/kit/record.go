@@ -48,18 +48,20 @@ func (k *Kit) Record(res *RunResult) error {
 		return err
 	}
 	res.Recorded = true
-	res.Unlocked = unlocked(before, k.List())
+	res.Unlocked = unlocked(before, k.List(), res.Lab.Number)
 	return nil
 }
 
-// unlocked names what became unlocked between two listings: labs first, then solutions.
-func unlocked(before, after []LabInfo) []string {
+// unlocked names what became unlocked between two listings, labs first, then solutions. The lab that was run (ran)
+// is never among the labs: run ahead while locked and passed, it opened because it passed, which the run's verdict
+// already says; "unlocked: lab 5" right under "lab 5 passed" reads as nonsense.
+func unlocked(before, after []LabInfo, ran int) []string {
 	var labs, solutions []string
 	for i := range after {
 		if i >= len(before) {
 			break
 		}
-		if after[i].Unlocked && !before[i].Unlocked {
+		if after[i].Unlocked && !before[i].Unlocked && after[i].Number != ran {
 			labs = append(labs, fmt.Sprintf("lab %d", after[i].Number))
 		}
 		if after[i].SolutionUnlocked && !before[i].SolutionUnlocked {
