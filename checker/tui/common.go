@@ -118,9 +118,3 @@ func truncate(s string, w int) string {
 	}
 	return ansi.Truncate(s, w, "…")
 }
-
-// minWrap is the narrowest a text is wrapped to.
-const minWrap = 10
-
-// wrap wraps text to w cells, breaking words longer than a line.
-func wrap(s string, w int) string { return ansi.Wrap(s, max(w, minWrap), " ") }

@@ -117,14 +117,9 @@ func timed(verdict lipgloss.Style, st Styles, s string, first bool) string {
 // hang wraps s to width w; every line after the first starts with indent, so a long line wraps readably instead
 // of being cut at the edge of the pane.
 func hang(s string, w int, indent string) []string {
-	first := strings.SplitN(wrap(s, w), "\n", 2)
-	if len(first) == 1 {
-		return first
-	}
-	rest := strings.Split(wrap(strings.TrimLeft(strings.ReplaceAll(first[1], "\n", " "), " "), w-len(indent)), "\n")
-	lines := []string{first[0]}
-	for _, l := range rest {
-		lines = append(lines, indent+l)
+	lines := wrapWords(s, max(w, minWrap), max(w-len(indent), minWrap))
+	for i := 1; i < len(lines); i++ {
+		lines[i] = indent + lines[i]
 	}
 	return lines
 }

@@ -224,7 +224,8 @@ func diffLines(st Styles, d string, w int) []string {
 	return out
 }
 
-// wrapCode wraps one line of code to w cells: the first part is sign+text, every other part sign+wrapMark+text.
+// wrapCode wraps one line of code to w cells at its spaces (a word longer than a line is cut): the first part is
+// sign+text, every other part sign, the line's own indent, wrapMark and the text, so a wrapped line reads as one.
 // Tabs are spaces first, so the width is the width shown.
 func wrapCode(line, sign string, w int) []string {
 	line = detab(line)
@@ -232,10 +233,15 @@ func wrapCode(line, sign string, w int) []string {
 	if ansi.StringWidth(line) <= first {
 		return []string{sign + line}
 	}
-	rest := max(first-ansi.StringWidth(wrapMark), minWrap)
-	out := []string{sign + ansi.Cut(line, 0, first)}
-	for at := first; at < ansi.StringWidth(line); at += rest {
-		out = append(out, sign+wrapMark+ansi.Cut(line, at, at+rest))
+	lead := line[:len(line)-len(strings.TrimLeft(line, " "))]
+	if len(lead) > first/2 {
+		lead = ""
+	}
+	rest := max(first-len(lead)-ansi.StringWidth(wrapMark), minWrap)
+	parts := wrapWords(line, first, rest)
+	out := []string{sign + parts[0]}
+	for _, p := range parts[1:] {
+		out = append(out, sign+lead+wrapMark+p)
 	}
 	return out
 }

@@ -29,7 +29,6 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"msglabs/checker/doctor"
@@ -455,5 +454,5 @@ func (m *Model) helpView() string {
 		"are for instructors. The presenter view shows the notes, so open it in a second checker off the projector: " +
 		"the two follow each other's slides. Watch mode re-runs the lab when you save one of its files; set " +
 		"MSGLABS_WATCH=poll if saves go unnoticed.")
-	return title + "\n\n" + h.FullHelpView(groups) + "\n\n" + ansi.Wrap(notes, m.c.width, " ")
+	return title + "\n\n" + h.FullHelpView(groups) + "\n\n" + wrap(notes, m.c.width)
 }
