@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
 	"msglabs/checker/kit"
@@ -30,9 +31,34 @@ type common struct {
 	// colour is whether the terminal gets colours (not NO_COLOR, not an ASCII profile).
 	colour bool
 
+	// posted are the root's own messages (a screen to show, back, a dialog, the list's cursor) that a screen sent
+	// while it handled a message; the root acts on them before Update returns (see post).
+	posted []tea.Msg
+
 	epsMu sync.Mutex
 	eps   *infra.Endpoints
 }
+
+// post hands msg to the root, which acts on it before its Update returns, never later. A command would do it later:
+// its message queues behind the keys already typed, so the `j j` typed right after esc would reach the screen esc
+// was leaving. Called on the UI goroutine only (from a screen's Update); it returns no command, to be returned in
+// place of one.
+func (c *common) post(msg tea.Msg) tea.Cmd {
+	c.posted = append(c.posted, msg)
+	return nil
+}
+
+// open shows screen `to` with msg (what to show: a lab, a deck, a run to start).
+func (c *common) open(to screenID, msg tea.Msg) tea.Cmd { return c.post(openMsg{to: to, msg: msg}) }
+
+// back returns to the screen shown before this one.
+func (c *common) back() tea.Cmd { return c.post(goBackMsg{}) }
+
+// ask opens a dialog.
+func (c *common) ask(d *dialog) tea.Cmd { return c.post(askMsg{d: d}) }
+
+// selectLab moves the list's cursor to lab n.
+func (c *common) selectLab(n int) tea.Cmd { return c.post(selectLabMsg{lab: n}) }
 
 // now is the injected clock.
 func (c *common) now() time.Time { return c.opts.Now() }

@@ -105,7 +105,7 @@ func (d *diagramView) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(msg, k.Back), key.Matches(msg, k.Diagram):
-		return goBack
+		return d.c.back()
 	case key.Matches(msg, k.NextTest):
 		if len(d.tests) > 1 {
 			d.i = (d.i + 1) % len(d.tests)

@@ -100,7 +100,7 @@ func (d *docModel) key(msg tea.KeyMsg) tea.Cmd {
 		return cmd
 	}
 	if key.Matches(msg, d.c.keys.Back) {
-		return goBack
+		return d.c.back()
 	}
 	cmd, _ := labKey(d.c, msg, d.lab.Number)
 	return cmd

@@ -24,33 +24,33 @@ func labKey(c *common, msg tea.KeyMsg, n int) (tea.Cmd, bool) {
 	}
 	switch {
 	case key.Matches(msg, k.Run):
-		return open(scrRun, runLabMsg{lab: n, by: byYou}), true
+		return c.open(scrRun, runLabMsg{lab: n, by: byYou}), true
 	case key.Matches(msg, k.Watch):
-		return open(scrRun, watchLabMsg{lab: n}), true
+		return c.open(scrRun, watchLabMsg{lab: n}), true
 	case key.Matches(msg, k.Hint):
 		return hint(c, n), true
 	case key.Matches(msg, k.Brief):
-		return open(scrDoc, docOpenMsg{lab: li}), true
+		return c.open(scrDoc, docOpenMsg{lab: li}), true
 	case key.Matches(msg, k.Slides):
-		return open(scrSlides, slidesOpenMsg{deck: li.Slug}), true
+		return c.open(scrSlides, slidesOpenMsg{deck: li.Slug}), true
 	case key.Matches(msg, k.Decks):
-		return open(scrSlides, slidesOpenMsg{}), true
+		return c.open(scrSlides, slidesOpenMsg{}), true
 	case key.Matches(msg, k.Solution):
-		return open(scrSolution, solutionOpenMsg{lab: n}), true
+		return c.open(scrSolution, solutionOpenMsg{lab: n}), true
 	case key.Matches(msg, k.Reset):
-		return ask(confirmReset(c, li)), true
+		return c.ask(confirmReset(c, li)), true
 	case key.Matches(msg, k.Apply):
 		if !c.kit.Instructor {
 			return flashErr("apply solution" + instructorOnly), true
 		}
-		return ask(confirmApply(c, li)), true
+		return c.ask(confirmApply(c, li)), true
 	case key.Matches(msg, k.CatchUp):
 		if !c.kit.Instructor {
 			return flashErr("catch-up" + instructorOnly), true
 		}
-		return ask(confirmCatchUp(c, li)), true
+		return c.ask(confirmCatchUp(c, li)), true
 	case key.Matches(msg, k.Mob):
-		return open(scrMob, mobOpenMsg{}), true
+		return c.open(scrMob, mobOpenMsg{}), true
 	case key.Matches(msg, k.Next):
 		return next(c, n), true
 	}
@@ -86,7 +86,7 @@ func next(c *common, n int) tea.Cmd {
 			return flash("that was the last lab in this kit: well done")
 		}
 		nx := labs[i+1]
-		return tea.Batch(selectLab(nx.Number), open(scrDoc, docOpenMsg{lab: nx}))
+		return tea.Batch(c.selectLab(nx.Number), c.open(scrDoc, docOpenMsg{lab: nx}))
 	}
 	return nil
 }

@@ -87,16 +87,16 @@ func (l *listModel) key(msg tea.KeyMsg) tea.Cmd {
 		l.cursor = max(n-1, 0)
 		return nil
 	case key.Matches(msg, k.Mob):
-		return open(scrMob, mobOpenMsg{})
+		return l.c.open(scrMob, mobOpenMsg{})
 	case key.Matches(msg, k.Decks):
-		return open(scrSlides, slidesOpenMsg{})
+		return l.c.open(scrSlides, slidesOpenMsg{})
 	}
 	li, ok := l.selected()
 	if !ok {
 		return nil
 	}
 	if key.Matches(msg, k.Open) {
-		return open(scrRun, showLabMsg{lab: li.Number})
+		return l.c.open(scrRun, showLabMsg{lab: li.Number})
 	}
 	cmd, _ := labKey(l.c, msg, li.Number)
 	return cmd

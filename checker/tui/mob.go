@@ -129,7 +129,7 @@ func (mm *mobModel) formKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Cancel):
 		mm.form = false
 		if !mm.active {
-			return goBack
+			return mm.c.back()
 		}
 		return nil
 	case key.Matches(msg, k.NextField):
@@ -156,7 +156,7 @@ func (mm *mobModel) key(msg tea.KeyMsg) tea.Cmd {
 	k := mm.c.keys
 	switch {
 	case key.Matches(msg, k.Back):
-		return goBack
+		return mm.c.back()
 	case key.Matches(msg, k.Skip):
 		mm.state.Skip(mm.c.now())
 		mm.save()
@@ -168,7 +168,7 @@ func (mm *mobModel) key(msg tea.KeyMsg) tea.Cmd {
 		if err := mob.Remove(mm.path); err != nil {
 			mm.err = err.Error()
 		}
-		return tea.Batch(goBack, flash("mob rotation ended"), func() tea.Msg { return bannerMsg{} })
+		return tea.Batch(mm.c.back(), flash("mob rotation ended"), func() tea.Msg { return bannerMsg{} })
 	}
 	return nil
 }

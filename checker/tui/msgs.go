@@ -20,8 +20,9 @@ const (
 
 // screen is one screen of the TUI, a component in the manner of soft-serve's: it owns its state, takes its keys
 // from the KeyMap, and returns itself and a command from Update. It never reaches into the root model or into
-// another screen; it says where to go next (openMsg, goBackMsg) and what to tell the user (flashMsg, askMsg) with
-// messages, which the root acts on.
+// another screen; it says where to go next (openMsg, goBackMsg: common.open, common.back) and what to tell the user
+// (flashMsg, askMsg) with messages, which the root acts on. Where to go next is posted (common.post), not a
+// command, so the root has gone there before the next key arrives.
 //
 // The root gives every screen every message that is not a key (background results find their owner whichever
 // screen is shown; a screen ignores what is not its own), and the keys to the screen shown.
@@ -69,24 +70,10 @@ type (
 	}
 )
 
-// open is the command that shows screen `to` with msg.
-func open(to screenID, msg tea.Msg) tea.Cmd {
-	return func() tea.Msg { return openMsg{to: to, msg: msg} }
-}
-
-// goBack is the command that returns to the previous screen.
-func goBack() tea.Msg { return goBackMsg{} }
-
 // flash is the command that shows a message; flashErr one that shows it as a problem.
 func flash(text string) tea.Cmd { return func() tea.Msg { return flashMsg{text: text} } }
 
 func flashErr(text string) tea.Cmd { return func() tea.Msg { return flashMsg{text: text, err: true} } }
-
-// ask is the command that opens a dialog.
-func ask(d *dialog) tea.Cmd { return func() tea.Msg { return askMsg{d: d} } }
-
-// selectLab is the command that moves the list's cursor to lab n.
-func selectLab(n int) tea.Cmd { return func() tea.Msg { return selectLabMsg{lab: n} } }
 
 // progressChanged is the command that tells the screens the progress changed.
 func progressChanged() tea.Msg { return progressMsg{} }

@@ -350,7 +350,7 @@ func (r *runModel) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(msg, k.Back):
-		return goBack
+		return r.c.back()
 	case key.Matches(msg, k.Open):
 		if r.lab != 0 {
 			return r.start(r.lab, byYou)
@@ -375,7 +375,7 @@ func (r *runModel) diagram() tea.Cmd {
 	if len(tests) == 0 {
 		return flashErr("every test of this run passed: there is no failure to draw")
 	}
-	return open(scrDiagram, diagramOpenMsg{lab: r.lab, tests: tests})
+	return r.c.open(scrDiagram, diagramOpenMsg{lab: r.lab, tests: tests})
 }
 
 // watching reports whether watch mode is on.

@@ -296,7 +296,7 @@ func (s *slidesModel) key(msg tea.KeyMsg) tea.Cmd {
 			s.inIndex = true
 			return nil
 		}
-		return goBack
+		return s.c.back()
 	}
 	cmd, _ := s.pane.Update(msg)
 	return cmd
@@ -321,7 +321,7 @@ func (s *slidesModel) indexKey(msg tea.KeyMsg) tea.Cmd {
 		name := s.entries[s.cursor].Name
 		return s.show(name, s.join(name))
 	case key.Matches(msg, k.Back):
-		return goBack
+		return s.c.back()
 	}
 	return nil
 }

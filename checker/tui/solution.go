@@ -253,7 +253,7 @@ func (s *solutionModel) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(msg, k.Back):
-		return goBack
+		return s.c.back()
 	case key.Matches(msg, k.Files):
 		s.files = !s.files
 		s.fill()

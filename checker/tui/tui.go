@@ -219,48 +219,79 @@ func (m *Model) show(id screenID) tea.Cmd {
 }
 
 // Update routes a message: the root's own messages, then keys to the dialog, the help view or the current screen,
-// and everything else to every screen.
+// and everything else to every screen. What the screens posted while handling it (common.post: a screen to show,
+// back, a dialog) is acted on before Update returns, so the next key reaches the screen this one led to.
+//
+// The TUI binds no alt key, so an alt+key is esc followed by the key: tmux (escape-time) and slow links deliver an
+// esc typed quickly before another key as one alt key, and `esc j j` must go back and then move down twice. Only a
+// text field that has the keyboard gets alt keys as they are (alt+b is a word back there).
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok && k.Alt && !m.typing() {
+		plain := k
+		plain.Alt = false
+		return m, tea.Batch(m.settle(tea.KeyMsg{Type: tea.KeyEsc}), m.settle(plain))
+	}
+	return m, m.settle(msg)
+}
+
+// maxPosted bounds the messages a screen may post in answer to one message (posts answering posts included); more
+// is a loop in the TUI, which is cut rather than left to hang the terminal.
+const maxPosted = 32
+
+// settle handles msg, then what the screens posted meanwhile, in order.
+func (m *Model) settle(msg tea.Msg) tea.Cmd {
+	m.c.posted = nil
+	cmds := []tea.Cmd{m.update(msg)}
+	for n := 0; len(m.c.posted) > 0 && n < maxPosted; n++ {
+		next := m.c.posted[0]
+		m.c.posted = m.c.posted[1:]
+		cmds = append(cmds, m.update(next))
+	}
+	m.c.posted = nil
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		return m, m.resize(msg.Width, msg.Height)
+		return m.resize(msg.Width, msg.Height)
 	case tea.KeyMsg:
-		return m, m.key(msg)
+		return m.key(msg)
 	case openMsg:
-		return m, tea.Batch(m.show(msg.to), m.to(msg.to, msg.msg))
+		return tea.Batch(m.show(msg.to), m.to(msg.to, msg.msg))
 	case goBackMsg:
 		if len(m.stack) > 1 {
 			m.stack = m.stack[:len(m.stack)-1]
 		}
-		return m, m.broadcast(shownMsg{id: m.current()})
+		return m.broadcast(shownMsg{id: m.current()})
 	case flashMsg:
 		m.flash, m.flashError = msg.text, msg.err
-		return m, nil
+		return nil
 	case bannerMsg:
 		m.banner, m.bannerUntil = msg.text, m.c.now().Add(bannerFor)
 		if msg.text == "" {
-			return m, nil
+			return nil
 		}
-		return m, m.ring()
+		return m.ring()
 	case askMsg:
 		m.dialog = msg.d
-		return m, nil
+		return nil
 	case envMsg:
 		m.env.set(msg)
-		return m, nil
+		return nil
 	case reloadTickMsg:
-		return m, tea.Batch(m.reload(), m.reloadTick())
+		return tea.Batch(m.reload(), m.reloadTick())
 	case runFinishedMsg:
-		return m, tea.Batch(m.runFinished(msg), m.broadcast(progressMsg{}))
+		return tea.Batch(m.runFinished(msg), m.broadcast(progressMsg{}))
 	case actionMsg:
 		m.flash, m.flashError = msg.text, msg.err != nil
 		if msg.notice != nil {
 			m.dialog = msg.notice
 		}
 		m.reloadQuietly()
-		return m, tea.Batch(m.broadcast(msg), m.broadcast(progressMsg{}))
+		return tea.Batch(m.broadcast(msg), m.broadcast(progressMsg{}))
 	}
-	return m, m.broadcast(msg)
+	return m.broadcast(msg)
 }
 
 // runFinished tells about a run that ended while another screen is shown, and checks the services again after
@@ -335,8 +366,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.showHelp = false
 		return nil
 	}
-	cur := m.screens[m.current()]
-	if t, ok := cur.(typist); !ok || !t.Typing() {
+	if !m.typing() {
 		switch {
 		case key.Matches(msg, k.Quit):
 			return m.quit()
@@ -346,6 +376,12 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		}
 	}
 	return m.to(m.current(), msg)
+}
+
+// typing reports whether a text field of the screen shown has the keyboard (then q, ? and alt keys are the field's).
+func (m *Model) typing() bool {
+	t, ok := m.screens[m.current()].(typist)
+	return ok && t.Typing() && m.dialog == nil && !m.showHelp
 }
 
 func (m *Model) quit() tea.Cmd {
