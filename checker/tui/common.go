@@ -76,6 +76,17 @@ func (c *common) lab(n int) (kit.LabInfo, bool) {
 	return kit.LabInfo{}, false
 }
 
+// lastRun is when lab n's last counted run was recorded and what it said (progress.RunPass or RunFail; zero and ""
+// before any), as the progress file has it now (another checker's runs included, once reloaded).
+func (c *common) lastRun(n int) (time.Time, string) {
+	l, err := c.kit.Catalog.Lab(n)
+	if err != nil {
+		return time.Time{}, ""
+	}
+	p := c.kit.Progress.Lab(l.Slug)
+	return p.LastRunAt, p.LastRun
+}
+
 // reportOptions say how the run's report spells commands and paths.
 func (c *common) reportOptions() report.Options {
 	o := c.opts.Report

@@ -14,6 +14,7 @@ import (
 	"msglabs/checker/gotest"
 	"msglabs/checker/kit"
 	"msglabs/checker/lab"
+	"msglabs/checker/progress"
 	"msglabs/checker/report"
 	"msglabs/shared/infra"
 )
@@ -81,6 +82,11 @@ type runModel struct {
 	lines   []report.Line // the report of res
 	err     error         // the run could not start or be recorded
 	pending bool          // a save arrived while running: run again when done
+	// seen is the lab's recorded last run (progress LastRunAt) as it was when res arrived and was recorded: when
+	// the progress says otherwise later (another checker ran the lab, `make lab-N` in another terminal), res is out
+	// of date and the screen says so instead of showing it as the lab's state.
+	seen     time.Time
+	finished time.Time // when the run shown ended
 
 	watch    *watcher
 	watchGen int
@@ -100,8 +106,28 @@ func newRun(c *common) *runModel {
 // headLines are the lines above the pane: the title, the steps, the status and a rule.
 const headLines = 4
 
-// passedNow reports whether the lab shown passed its last run.
-func (r *runModel) passedNow() bool { return r.res != nil && r.res.Passed() }
+// passedNow reports whether the lab shown passed its last run: the run on the screen, or the one recorded since
+// when that one is out of date.
+func (r *runModel) passedNow() bool {
+	if r.stale() {
+		_, outcome := r.c.lastRun(r.lab)
+		return outcome == progress.RunPass
+	}
+	return r.res != nil && r.res.Passed()
+}
+
+// hasResult reports whether the screen shows the end of a run: its report, or why it could not run.
+func (r *runModel) hasResult() bool { return !r.running && (r.res != nil || r.err != nil) }
+
+// stale reports whether the run shown is older than the lab's recorded state: a run of the lab was recorded since
+// by another checker (or the progress was changed under it).
+func (r *runModel) stale() bool {
+	if r.lab == 0 || !r.hasResult() {
+		return false
+	}
+	at, _ := r.c.lastRun(r.lab)
+	return !at.Equal(r.seen)
+}
 
 func (r *runModel) Update(msg tea.Msg) (screen, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -112,10 +138,10 @@ func (r *runModel) Update(msg tea.Msg) (screen, tea.Cmd) {
 	case runLabMsg:
 		return r, r.start(msg.lab, msg.by)
 	case showLabMsg:
-		if r.lab == msg.lab && (r.running || r.res != nil || r.err != nil) {
+		if r.lab == msg.lab && (r.running || r.hasResult() && !r.stale()) {
 			return r, nil
 		}
-		return r, r.start(msg.lab, byYou)
+		return r, r.start(msg.lab, byYou) // nothing to show, or only a result the progress has moved past
 	case watchLabMsg:
 		return r, r.toggleWatch(msg.lab)
 	case selectLabMsg:
@@ -254,6 +280,8 @@ func (r *runModel) done(msg runDoneMsg) tea.Cmd {
 	if r.res != nil {
 		r.lines = report.Run(r.res, r.c.reportOptions())
 	}
+	r.seen, _ = r.c.lastRun(r.lab)
+	r.finished = r.c.now()
 	r.refresh()
 	finished := runFinishedMsg{lab: r.lab, passed: r.passedNow(),
 		infra: errors.Is(r.err, infra.ErrUnreachable) || (r.res != nil && r.res.Outcome() == kit.InfraDown)}
@@ -368,6 +396,11 @@ func (r *runModel) key(msg tea.KeyMsg) tea.Cmd {
 
 // diagram opens the sequence diagram of the run's failing tests, the first one the report presents first.
 func (r *runModel) diagram() tea.Cmd {
+	if r.stale() {
+		at, _ := r.c.lastRun(r.lab)
+		return flashErr(fmt.Sprintf("this result is out of date (lab %d was run again at %s): r runs it here, then d draws it",
+			r.lab, timeOfDay(at)))
+	}
 	if r.res == nil || r.running {
 		return flashErr("d draws a failing test of the last run: run the lab first (r)")
 	}
@@ -428,7 +461,11 @@ func (r *runModel) View() string {
 	if r.watching() {
 		head += "  " + st.Tag.Render("[watching "+li.Dir()+" · "+r.watch.Mode()+"]")
 	}
-	return strings.Join([]string{truncate(head, c.width), truncate(stepsLine(st, li, r.res), c.width),
+	res := r.res
+	if r.stale() {
+		res = nil // the recorded progress is newer than the run shown
+	}
+	return strings.Join([]string{truncate(head, c.width), truncate(stepsLine(st, li, res), c.width),
 		truncate(r.statusLine(), c.width), st.Dim.Render(strings.Repeat("─", c.width)), r.pane.View()}, "\n")
 }
 
@@ -494,6 +531,9 @@ func (r *runModel) statusLine() string {
 		}
 		return st.Running.Render(spin+what) + st.Dim.Render(" "+report.Duration(c.now().Sub(r.started))+r.byWhom())
 	}
+	if r.stale() {
+		return st.Warn.Render(r.staleText() + " · r runs it here")
+	}
 	if r.err != nil && r.res == nil {
 		if errors.Is(r.err, infra.ErrUnreachable) {
 			return st.Warn.Render(report.Unreachable(r.err).Text)
@@ -510,6 +550,21 @@ func (r *runModel) statusLine() string {
 	}
 	return ""
 }
+
+// staleText says why the run shown is out of date: what the progress recorded after it.
+func (r *runModel) staleText() string {
+	at, outcome := r.c.lastRun(r.lab)
+	switch {
+	case at.IsZero():
+		return fmt.Sprintf("out of date: lab %d's recorded progress was cleared after this run", r.lab)
+	case outcome == progress.RunPass:
+		return fmt.Sprintf("out of date: lab %d passed in a run recorded at %s, after this one", r.lab, timeOfDay(at))
+	}
+	return fmt.Sprintf("out of date: lab %d failed in a run recorded at %s, after this one", r.lab, timeOfDay(at))
+}
+
+// timeOfDay is a time as the run screen says it.
+func timeOfDay(t time.Time) string { return t.Format("15:04:05") }
 
 func (r *runModel) byWhom() string {
 	if r.by == byWatch {
@@ -539,7 +594,10 @@ func (r *runModel) content() string {
 			}
 		}
 		out = renderLines(c.st, lines, w)
-		if r.passedNow() {
+		if r.stale() {
+			note := fmt.Sprintf("the report below is the earlier run of %s, not lab %d as it is now", timeOfDay(r.finished), r.lab)
+			out = append([]string{c.st.Warn.Render(wrap(note, w)), ""}, out...)
+		} else if r.passedNow() {
 			out = append(out, "", c.st.Dim.Render(wrap("s: the reference solution next to its follow-up · n: the next lab · b: the brief again", w)))
 		} else if len(report.FailingTests(r.res)) > 0 {
 			out = append(out, "", c.st.Dim.Render(wrap("d: the failing test as a sequence diagram · h: a hint · w: re-run on every save", w)))

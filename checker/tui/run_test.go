@@ -341,3 +341,49 @@ func (f *fixture) runToEnd(t *testing.T) {
 		f.pump(f.send(msg), 1)
 	}
 }
+
+// TestAResultOlderThanTheProgressSaysSo: the run screen shows lab 1 failing; then another checker records a pass of
+// lab 1 (`bin/checker run 1` in another terminal). Once the TUI has picked that up, the screen no longer shows the
+// old failure as the lab's state, whether it is on screen, gone back to with esc, or opened again from the list.
+func TestAResultOlderThanTheProgressSaysSo(t *testing.T) {
+	f := newFixture(t, sampleKit(t), false)
+	f.startRun(1)
+	f.send(runDoneMsg{gen: f.m.run.gen, res: failedResult(mustLab(t, f.m, 1))})
+	wantIn(t, f.view(), "✗ lab 1: step 1 of 1 failing · 1 passed, 1 failed", "[✗]  step 1 of 1")
+
+	f.clock.Add(5 * time.Minute)
+	other, err := kit.Open(f.root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Now = f.clock.Now
+	if err := other.Record(judged(mustLab(t, f.m, 1), time.Second, pass("TestFine"), pass("TestLost"))); err != nil {
+		t.Fatal(err)
+	}
+	f.send(reloadTickMsg{})
+	stale := "out of date: lab 1 passed in a run recorded at 09:05:00, after this one · r runs it here"
+	v := f.view()
+	wantIn(t, v, stale, "✓  every step passed (1 of 1)", "the report below is the earlier run of 09:00:00, not lab 1 as it is now")
+	wantNotIn(t, v, "✗ lab 1: step 1 of 1 failing", "d: the failing test as a sequence diagram")
+
+	f.press("b", "esc") // the brief, and back: the result is still out of date, and still says so
+	if f.screen() != scrRun {
+		t.Fatalf("esc from the brief shows screen %d, want the run", f.screen())
+	}
+	wantIn(t, f.view(), stale)
+	f.press("d")
+	if f.screen() != scrRun {
+		t.Fatal("d drew the failure of an out-of-date run (its events were overwritten by the newer run)")
+	}
+	wantIn(t, f.view(), "this result is out of date (lab 1 was run again at 09:05:00): r runs it here, then d draws it")
+
+	f.press("esc")
+	f.send(keyMsg("enter")) // its commands (the run's messages) are the test's to feed
+	if f.screen() != scrRun || !f.m.run.running {
+		t.Fatal("enter on a lab whose shown result is out of date showed that result instead of running the lab")
+	}
+	f.send(runDoneMsg{gen: f.m.run.gen, res: failedResult(mustLab(t, f.m, 1))})
+	v = f.view()
+	wantIn(t, v, "✗ lab 1: step 1 of 1 failing", "d: the failing test as a sequence diagram")
+	wantNotIn(t, v, "out of date")
+}
