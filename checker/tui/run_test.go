@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -386,4 +387,38 @@ func TestAResultOlderThanTheProgressSaysSo(t *testing.T) {
 	v = f.view()
 	wantIn(t, v, "✗ lab 1: step 1 of 1 failing", "d: the failing test as a sequence diagram")
 	wantNotIn(t, v, "out of date")
+}
+
+// TestDiagramOfATestToldAsSubTests: a test with a sub-test per crash point exports its sub-tests only (the harness
+// writes TestLost__<point>.json); d draws its failing sub-test, not a passing one and not "no recorded events".
+func TestDiagramOfATestToldAsSubTests(t *testing.T) {
+	f := newFixture(t, sampleKit(t), false)
+	data, err := os.ReadFile(filepath.Join("testdata", "lost.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := diagram.RunDir(f.root, 1)
+	for _, sub := range []struct {
+		name   string
+		failed bool
+	}{{"TestLost/before_commit", false}, {"TestLost/after_commit", true}} {
+		export := strings.Replace(string(data), `"test":"TestLost"`, fmt.Sprintf(`"test":%q`, sub.name), 1)
+		export = strings.Replace(export, `"failed":true`, fmt.Sprintf(`"failed":%t`, sub.failed), 1)
+		path := diagram.EventsFile(dir, sub.name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(export), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.startRun(1)
+	f.send(runDoneMsg{gen: f.m.run.gen, res: failedResult(mustLab(t, f.m, 1))})
+	f.press("d")
+	if f.screen() != scrDiagram {
+		t.Fatalf("d shows screen %d, want the diagram", f.screen())
+	}
+	v := f.view()
+	wantIn(t, v, "diagram · lab 1 · TestLost", "TestLost/after_commit", "│ billing#2 │", "✗ CRASHED at \"after-commit\"")
+	wantNotIn(t, v, "TestLost/before_commit", "no recorded events")
 }
