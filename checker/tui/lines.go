@@ -115,9 +115,17 @@ func timed(verdict lipgloss.Style, st Styles, s string, first bool) string {
 }
 
 // hang wraps s to width w; every line after the first starts with indent, so a long line wraps readably instead
-// of being cut at the edge of the pane.
+// of being cut at the edge of the pane. A newline in s starts a new (indented) line.
 func hang(s string, w int, indent string) []string {
-	lines := wrapWords(s, max(w, minWrap), max(w-len(indent), minWrap))
+	rest := max(w-len(indent), minWrap)
+	var lines []string
+	for i, p := range strings.Split(s, "\n") {
+		first := max(w, minWrap)
+		if i > 0 {
+			first = rest
+		}
+		lines = append(lines, wrapWords(p, first, rest)...)
+	}
 	for i := 1; i < len(lines); i++ {
 		lines[i] = indent + lines[i]
 	}

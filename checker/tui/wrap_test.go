@@ -113,3 +113,12 @@ func TestDiffWrapsCodeAtSpaces(t *testing.T) {
 		t.Fatalf("the 80-cell word was not cut into two parts that join again: %q", lines[len(lines)-2:])
 	}
 }
+
+// TestHangIndentsEveryLineAfterTheFirst: a report line wraps with its hanging indent, a newline in it included.
+func TestHangIndentsEveryLineAfterTheFirst(t *testing.T) {
+	got := hang("LOST: order o-1 was never charged (1 sent, 0 charged)\nBilling crashed", 30, "      ")
+	want := []string{"LOST: order o-1 was never", "      charged (1 sent, 0", "      charged)", "      Billing crashed"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("hang = %q, want %q", got, want)
+	}
+}
