@@ -212,7 +212,8 @@ func (st *State) ShowHint(slug string, k, total int, at time.Time) int {
 	if s.HintsShown < total {
 		s.HintsShown++
 	}
-	return max(s.HintsShown-1, 0)
+	// A count above total (a hand-edited file, or a step that lost hints since) still shows the last hint.
+	return max(min(s.HintsShown, total)-1, 0)
 }
 
 // SetHintsShown records that n hints of step k were shown (never fewer than before).

@@ -172,6 +172,11 @@ func TestOutOfRangeValuesAreClampedOnLoad(t *testing.T) {
 	if i := st.ShowHint("01-a", 1, 0, t0); i != 0 {
 		t.Fatalf("ShowHint with no hints = %d, want 0 (never negative)", i)
 	}
+	// Step 2 was loaded at maxHints, far more than its 3 hints: the next hint is the last one, not hint 100.
+	loaded := s.State()
+	if i := loaded.ShowHint("01-a", 2, 3, t0); i != 2 {
+		t.Fatalf("ShowHint after a count of %d for 3 hints = %d, want 2 (the last hint)", maxHints, i)
+	}
 }
 
 func TestVersion1HintsMoveToStepOne(t *testing.T) {
