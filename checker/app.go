@@ -47,6 +47,9 @@ type app struct {
 	leftovers       func(ctx context.Context, eps infra.Endpoints) (leftovers, error)
 	instructor      bool
 	red             *redactor
+	// unredacted is stdout without the redactor, for the one line that must show passwords: the paste line
+	// `checker room setup` prints for the attendees (it is the point of the command).
+	unredacted io.Writer
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -65,6 +68,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		now:             time.Now,
 		leftovers:       openRegistry,
 		red:             red,
+		unredacted:      stdout,
 	}
 }
 

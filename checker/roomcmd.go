@@ -10,7 +10,12 @@ import (
 
 func init() {
 	commands["room"] = func(a *app, ctx context.Context, args []string) int {
-		return room.Command(ctx, args, a.stdout, a.stderr)
+		stdout := a.stdout
+		if len(args) > 0 && args[0] == "setup" && a.unredacted != nil {
+			// setup prints the room's new credentials on purpose (its commands are masked by room.Plan.Redacted).
+			stdout = a.unredacted
+		}
+		return room.Command(ctx, args, stdout, a.stderr)
 	}
 }
 
