@@ -105,6 +105,11 @@ func (o Options) replaced() map[string]string {
 			orig = filepath.ToSlash(rel)
 		}
 		out[repl] = orig
+		// The go command shortens a path to the relative one when that is shorter (base.ShortPath): a replacement
+		// in /tmp/x next to a kit in /tmp/kit is printed as ../x.
+		if rel, err := filepath.Rel(o.Dir, repl); err == nil && len(rel) < len(repl) {
+			out[rel] = orig
+		}
 	}
 	return out
 }
