@@ -26,6 +26,9 @@ type Carrier struct {
 	Silent bool
 	// Hold, when set, makes the carrier's first answer wait until Hold is closed: a gate the test controls.
 	Hold <-chan struct{}
+	// HoldLater, when set, makes every answer after the first request's wait until HoldLater is closed: the test
+	// decides when the next round's answers may go out.
+	HoldLater <-chan struct{}
 	// Copies is how many times the carrier sends each answer (0 and 1 mean once). Carriers whose integrations
 	// deliver at least once send some answers twice; a carrier that "retries until it is sure" sends many.
 	Copies int
@@ -154,10 +157,14 @@ func (c *Carrier) handle(ctx context.Context, ch *amqp.Channel, d amqp.Delivery)
 		c.log("received the request for %s and will never answer it", req.OrderID)
 		return c.ack(d)
 	}
-	if first && c.Hold != nil {
+	gate := c.Hold
+	if !first {
+		gate = c.HoldLater
+	}
+	if gate != nil {
 		c.log("holds its answer for %s until the test opens the gate", req.OrderID)
 		select {
-		case <-c.Hold:
+		case <-gate:
 		case <-ctx.Done():
 			return nil
 		}
