@@ -42,6 +42,7 @@ const (
 	RuleFmt          Rule = "fmt"           // gofmt, of the shipped starters and everything else
 	RuleVet          Rule = "vet"           // go vet of the shipped starters and of the solutions (-tags solution)
 	RuleUnannotated  Rule = "unannotated"   // failure output in a README that no annotation vouches for
+	RuleCarried      Rule = "carried"       // every starter keeps what earlier labs fixed (Lessons)
 )
 
 // Describe says in one line what each rule checks, for `checker dev check --list`.
@@ -70,6 +71,7 @@ var Describe = map[Rule]string{
 	RuleFmt:          "gofmt: every Go file, the edit files as shipped",
 	RuleVet:          "go vet: the shipped starters, the solutions (-tags solution), shared/ and checker/",
 	RuleUnannotated:  "every failure headline in a lab README is annotated with the test that prints it",
+	RuleCarried:      "every starter keeps what earlier labs fixed: manual acks after lab 3, confirms after 4, no in-process sleeps after 8, lab 8's delay queues in lab 9",
 }
 
 // Enforced says which rules fail the check. A new rule can start pending (false: reported, not failing) while the
@@ -79,7 +81,7 @@ var Enforced = map[Rule]bool{
 	RuleSolution: true, RulePackage: true, RuleHints: true, RuleSlides: true, RuleTests: true, RuleSnapshots: true,
 	RuleMistakes: true, RuleOutputs: true, RuleHeadline: true, RuleAgenda: true, RuleFmt: true, RuleVet: true,
 	RulePlanted: true, RuleUnannotated: true,
-	RuleLinks: true, RuleSlideNotes: true, RuleMistakeCount: true, RuleSleep: true,
+	RuleLinks: true, RuleSlideNotes: true, RuleMistakeCount: true, RuleSleep: true, RuleCarried: true,
 }
 
 // Limits are the numbers the rules check against.
@@ -118,6 +120,8 @@ type Options struct {
 	Limits Limits   // zero value means DefaultLimits
 	// Enforce overrides Enforced for some rules (a test raising a pending rule).
 	Enforce map[Rule]bool
+	// Lessons replace the kit's Lessons (a test's own); nil means Lessons.
+	Lessons []Lesson
 	// Agenda, when set, checks the instructor guide against the labs (checker/agenda's Check).
 	Agenda func(root string, labs []lab.Lab) []string
 }
@@ -228,7 +232,7 @@ func (k *checker) lab(l lab.Lab) {
 		{RulePackage, k.packages}, {RuleHints, k.hints}, {RuleLinks, k.links}, {RuleSlides, k.slides},
 		{RuleSlideNotes, k.slideNotes}, {RuleTests, k.tests}, {RuleSnapshots, k.snapshots},
 		{RuleMistakes, k.mistakes}, {RuleMistakeCount, k.mistakeCount}, {RulePlanted, k.planted}, {RuleOutputs, k.outputs},
-		{RuleUnannotated, k.unannotated}, {RuleSleep, k.sleep},
+		{RuleUnannotated, k.unannotated}, {RuleSleep, k.sleep}, {RuleCarried, k.carried},
 	}
 	for _, rule := range rules {
 		if k.o.wants(rule.r) {
@@ -257,5 +261,5 @@ func ParseRules(s string) ([]Rule, error) {
 func AllRules() []Rule {
 	return []Rule{RuleMeta, RuleNumbers, RuleReadme, RuleSteps, RuleTodo, RuleTestHeader, RuleSolution, RulePackage,
 		RuleHints, RuleLinks, RuleSlides, RuleSlideNotes, RuleTests, RuleSnapshots, RuleMistakes, RuleMistakeCount,
-		RulePlanted, RuleOutputs, RuleUnannotated, RuleSleep, RuleAgenda, RuleFmt, RuleVet, RuleHeadline}
+		RulePlanted, RuleOutputs, RuleUnannotated, RuleSleep, RuleCarried, RuleAgenda, RuleFmt, RuleVet, RuleHeadline}
 }
