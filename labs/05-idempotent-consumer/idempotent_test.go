@@ -241,9 +241,29 @@ func (s *testShop) mustComeToRest(settled bool) {
 			"is done, not an error)", id, s.env.Deliveries(id))
 	}
 	if !settled {
-		s.env.Fail(story.Stalled, "Billing never finished with every copy of %s within %v (%d deliveries unacked)",
-			strings.Join(s.sent, ", "), harness.Patience, s.env.Unacked())
+		s.env.Fail(story.Stalled, "Billing never finished with every copy of %s within %v: %s",
+			strings.Join(s.sent, ", "), harness.Patience, s.unfinished())
 	}
+}
+
+// unfinished says what done is still waiting for: copies not delivered, deliveries not acked, charges missing.
+func (s *testShop) unfinished() string {
+	var out []string
+	for _, id := range s.sent {
+		if n := s.env.Deliveries(id); n < s.copies[id] {
+			out = append(out, fmt.Sprintf("%s was published %d times and delivered %d", id, s.copies[id], n))
+		}
+	}
+	if n := s.env.Unacked(); n > 0 {
+		out = append(out, fmt.Sprintf("%d deliveries unacked", n))
+	}
+	if n := len(s.chargedOrders()); n < len(s.sent) {
+		out = append(out, fmt.Sprintf("%d charges in the ledger for %d messages", n, len(s.sent)))
+	}
+	if len(out) == 0 {
+		return "it finished only after the wait had given up"
+	}
+	return strings.Join(out, "; ")
 }
 
 // looping returns a message delivered more than loopLimit times, or "".
