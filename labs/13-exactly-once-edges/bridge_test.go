@@ -76,6 +76,34 @@ func TestBridgeKeepsGoingAfterFailedDeletes(t *testing.T) {
 		bridgeState(bridge))
 }
 
+// The bridge's broker connection breaks (a network failure, a broker restart) after it forwarded o-1, and the desk
+// then writes o-2. A closed channel publishes nothing ever again, so the bridge must stop (Run returns an error) for
+// its supervisor to start it again; the restarted bridge forwards o-2. Every phone order must be charged exactly
+// once. (It fails when the bridge keeps trying on a channel that is gone: it runs, and forwards nothing.)
+func TestBridgeStopsWhenItsConnectionIsGone(t *testing.T) {
+	env := harness.New(t)
+	events, billingQ := phoneShop(env)
+	deskWrites(env, "L-1", "o-1")
+	bridge := startBridge(env, "bridge", events, nil)
+	if !env.Eventually(func() bool { return env.Int(`SELECT count(*) FROM charges`) == 1 }) {
+		t.Fatalf("the bridge never forwarded phone order o-1 with everything up: %s", bridgeState(bridge))
+	}
+	bridge.CutBroker()
+	deskWrites(env, "L-2", "o-2")
+	if !env.Eventually(bridge.Dead) {
+		env.Fail(story.Stalled, "the bridge's broker connection was cut, and %s kept running without forwarding "+
+			"anything: phone order o-2 was still in the desk's table after %v (%s). Nothing can be published on a "+
+			"closed channel again: Run must return, so that the bridge is started again, instead of trying for ever",
+			bridge.Name, harness.Patience, leftInTable(env))
+	}
+	restarted := startBridge(env, "bridge", events, nil)
+	settleBridge(env, billingQ, restarted)
+
+	env.ExactlyOnce(charged.Because("the bridge's broker connection was cut after it forwarded o-1, and the bridge was "+
+		"started again once it had stopped"), []string{"o-1", "o-2"}, env.Strings(`SELECT order_id FROM charges`),
+		leftInTable(env), bridgeState(bridge))
+}
+
 // Two bridges run at once (a second instance, or a deploy where the old one has not stopped yet). The second starts
 // once the first has taken its first row and is about to publish it; the test holds each there until both are
 // there, then lets them go together. Nothing crashes, so every
