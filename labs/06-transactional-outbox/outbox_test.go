@@ -60,8 +60,9 @@ const (
 	// slowDelete is how long the database takes over the first delete (or update) of outbox rows in
 	// TestThreeRelaysPublishEachEventOnce: long enough for the other relays to look at the outbox meanwhile.
 	slowDelete = 250 * time.Millisecond
-	// slowLink is the latency on Sales' broker link in TestRelayDeletesOnlyWhatTheBrokerConfirmed: a publish reaches
-	// the broker this much later than Sales sent it.
+	// slowLink is the latency on Sales' broker link in TestRelayDeletesOnlyWhatTheBrokerConfirmed (a publish reaches
+	// the broker this much later than Sales sent it) and in TestLateCommitIsNotSkipped (a confirm reaches Sales this
+	// much later than the broker sent it).
 	slowLink = 200 * time.Millisecond
 )
 
@@ -100,19 +101,22 @@ func TestRolledBackOrderIsNeverAnnounced(t *testing.T) {
 // Step 2: the relay.
 
 // Two orders are being stored at the same time. o-1's transaction took its outbox row first (id 1) but runs long;
-// o-2's (id 2) commits, and o-2 is announced and charged. Then o-1 commits. Billing must hear of o-1 too.
+// o-2's (id 2) commits, and o-2 is announced. Sales' broker link is slow to answer, so the relay is still waiting for
+// the confirm of o-2's event when o-1 commits. Billing must hear of o-1 too.
 func TestLateCommitIsNotSkipped(t *testing.T) {
 	w := newWorld(t)
-	w.startSales("sales")
+	sales := w.startSales("sales")
+	sales.proc.Slow(fault.Down, slowLink) // each confirm reaches the relay this much after the broker sent it
 	late := w.beginEvents("o-1")
 	w.storeEvents("o-2")
-	if !w.env.Eventually(func() bool { return slices.Contains(w.chargedOrders(), "o-2") }) {
+	if !w.env.Eventually(func() bool { return w.env.Deliveries(messageID("o-2")) > 0 }) {
 		late.rollback()
 		w.judge("o-2 was stored while o-1's transaction was still open")
 	}
-	late.commit()
+	late.commit() // the relay's batch (o-2) is waiting for its confirm
 	w.env.SettleFor(relayQuiet, func() bool { return len(w.chargedOrders()) >= 2 }, w.queue)
-	w.judge("o-1's transaction wrote its outbox row (id 1) before o-2's (id 2) but committed after o-2 was charged")
+	w.judge("o-1's transaction wrote its outbox row (id 1) before o-2's (id 2) but committed after o-2 was published, " +
+		"while the relay waited for its confirm")
 }
 
 // Three Sales instances run, so three relays share one outbox. Ten orders wait in it. The database is slow for a
