@@ -89,6 +89,40 @@ func TestAddedItemIsBilledAndShippedToo(t *testing.T) {
 		"the audit log's inbox saw the ids: "+strings.Join(env.Strings(`SELECT message_id FROM audit_inbox ORDER BY message_id`), ", "))
 }
 
+// The customer adds the same 9.00 item to order o-1 twice: Sales sends two OrderPlaced (m-1, m-2) for o-1 that say
+// the same thing but are two messages. Billing charges both and bills both. Shipping must send two
+// parcels: two OrderBilled that say the same thing are still two events. (This passes in the starter: it fails when
+// OrderBilled's id is made from what the message says rather than from which message it answers.)
+func TestSameItemTwiceIsShippedTwice(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(BillingSchema)
+	env.Exec(ShippingSchema)
+	events, billingQ, shippingQ := env.Name("events"), env.Name("billing"), env.Name("shipping")
+	declare(env, events, billingQ, "OrderPlaced")
+	declare(env, events, shippingQ, "OrderBilled")
+	startShipping(env, shippingQ)
+	startBilling(env, "billing", events, billingQ)
+
+	sales := env.Publisher("sales")
+	item := shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: 900}
+	sales.SendWithID("m-1", events, "OrderPlaced", item)
+	sales.SendWithID("m-2", events, "OrderPlaced", item)
+	env.Settle(func() bool {
+		return env.Int(`SELECT count(*) FROM parcels`) == 2 && idle(env, billingQ, shippingQ)
+	}, billingQ, shippingQ)
+
+	billedIDs := strings.Join(publishedBy(env, "billing"), ", ")
+	if n := env.Int(`SELECT count(*) FROM charges`); n != 2 {
+		env.Fail(story.Lost, "Billing made %d charge(s) for the two OrderPlaced m-1 and m-2 (o-1, 9.00 each)", n)
+	}
+	if n := env.Int(`SELECT count(*) FROM parcels`); n != 2 {
+		env.Fail(story.Lost, "order o-1 was billed twice for the same 9.00 item (m-1, then m-2) but went out in %d "+
+			"parcel(s): Shipping's inbox took the second OrderBilled for a copy of the first; Billing published "+
+			"OrderBilled with the ids %s (an id made from what a message says is the same for two messages that "+
+			"say the same thing)", n, billedIDs)
+	}
+}
+
 // AuditSchema is the audit log's database: one inbox for every event it records.
 const AuditSchema = `
 CREATE TABLE audit_inbox (
