@@ -179,13 +179,17 @@ func TestCrashAfterPublishChargesOnce(t *testing.T) {
 }
 
 // Billing's queue is full (it holds one message and refuses more), so the broker refuses o-1's event with a negative
-// confirm. Once the queue has room again, the event must get there: a refused message is not a sent one. (This
-// passes in the starter; it fails if the relay deletes a row whose message the broker refused.)
+// confirm. The same transaction put a second event after it in the outbox, for a routing key no queue is bound to:
+// the broker drops that one and confirms it, positively, in the same batch. Once the queue has room again, o-1's
+// event must get there: a refused message is not a sent one. (This passes in the starter; it fails if the relay
+// deletes a row whose message the broker refused.)
 func TestRefusedEventIsPublishedAgain(t *testing.T) {
 	w := newWorldWithoutBilling(t)
 	ops := w.fullQueue()
 	sales := w.startSales("sales")
-	w.storeEvents("o-1")
+	held := w.beginEvents("o-1")
+	w.insertUnrouted(held.tx, "noted-o-1")
+	held.commit()
 	if !w.env.Eventually(func() bool { return len(w.env.Refusals(sales.proc.Name)) > 0 }) {
 		t.Fatalf("the broker never refused o-1's event: %v", sales.proc.Err())
 	}
@@ -195,8 +199,8 @@ func TestRefusedEventIsPublishedAgain(t *testing.T) {
 	}
 	if !w.env.SettleFor(relayQuiet, func() bool { return w.env.MustDepth(w.queue) == 1 }, w.queue) {
 		w.env.Fail(story.Lost, "order o-1 was never announced: the broker refused its OrderPlaced (billing's queue "+
-			"was full), and once the queue had room the event was not published again (%d row(s) left in the outbox)",
-			w.env.Int(`SELECT count(*) FROM outbox`))
+			"was full) and confirmed the event after it in the same batch, and once the queue had room o-1's event "+
+			"was not published again (%d row(s) left in the outbox)", w.env.Int(`SELECT count(*) FROM outbox`))
 	}
 }
 
@@ -402,6 +406,22 @@ func (w *world) insertEvent(ctx context.Context, tx pgx.Tx, orderID string) {
 		messageID(orderID), placed.MessageType(), OrderPlacedKey, body); err != nil {
 		w.env.T.Fatalf("add %s's event to the outbox: %v", orderID, err)
 	}
+}
+
+// unroutedKey is the routing key of an event no queue is bound to: the broker drops it and confirms it positively.
+const unroutedKey = "OrderNoted"
+
+// insertUnrouted writes an outbox row inside tx whose routing key (unroutedKey) reaches no queue.
+func (w *world) insertUnrouted(tx pgx.Tx, messageID string) {
+	w.env.T.Helper()
+	_, err := tx.Exec(w.env.Context(),
+		`INSERT INTO outbox (message_id, message_type, routing_key, body) VALUES ($1, $2, $2, $3)`,
+		messageID, unroutedKey, []byte("{}"))
+	if err != nil {
+		w.env.T.Fatalf("add %s to the outbox: %v", messageID, err)
+	}
+	w.env.Log("test", "the same transaction added %s to the outbox (routing key %q, bound to no queue)",
+		messageID, unroutedKey)
 }
 
 func (h *heldEvents) commit() {
