@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,10 +37,11 @@ var charged = story.Expect{Item: "order", From: "stored by Sales", Done: "charge
 func TestMain(m *testing.M) { harness.Main(m, harness.Roles{"sales": runSales}) }
 
 // runSales runs one Sales instance in its own process: its HTTP front on a free port (it tells the test where, with
-// the call "listening") and its relay.
+// the call "listening") and its relay. It tells the test the id of every span it ends (the call "span").
 func runSales(ctx context.Context, s *harness.Service) error {
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spanReporter{s})).Tracer("sales")
 	sales := &Sales{DB: s.Pool(), Broker: s.MustDial(), Exchange: s.Arg("exchange"),
-		Tracer: sdktrace.NewTracerProvider().Tracer("sales"), Propagator: propagation.TraceContext{}, Logf: s.Logf}
+		Tracer: tracer, Propagator: propagation.TraceContext{}, Logf: s.Logf}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -50,6 +52,16 @@ func runSales(ctx context.Context, s *harness.Service) error {
 	s.Call("listening", ln.Addr().String())
 	return sales.Run(ctx)
 }
+
+// spanReporter tells the test the id of each span a Sales process ends.
+type spanReporter struct{ s *harness.Service }
+
+func (r spanReporter) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (r spanReporter) OnEnd(span sdktrace.ReadOnlySpan) {
+	r.s.Call("span", span.SpanContext().SpanID().String())
+}
+func (r spanReporter) Shutdown(context.Context) error   { return nil }
+func (r spanReporter) ForceFlush(context.Context) error { return nil }
 
 const (
 	// relayQuiet is how long the wire must stay silent before a test calls the shop idle and judges it. An outbox
@@ -230,7 +242,25 @@ func TestTraceReachesBilling(t *testing.T) {
 			"the traceparent must travel with OrderPlaced, in its message headers",
 		}, "the trace context of order o-1 was lost between Sales and Billing: Billing's span started a new trace "+
 			"instead of continuing the customer's request")
+	case !w.salesSpan(span.Parent().SpanID().String()): // Sales ends its request's span before it answers
+		w.env.FailWith(story.Lost, []string{
+			fmt.Sprintf("Billing's span %q: trace %s, parent span %s", span.Name(), span.SpanContext().TraceID(),
+				span.Parent().SpanID()),
+			"Sales' spans: " + strings.Join(w.salesSpanIDs(), ", "),
+			"the traceparent names the span of the request that wrote the event: its parent-id is that span's id",
+		}, "the trace context of order o-1 was lost between Sales and Billing: Billing's span joined the customer's "+
+			"trace under a parent span that Sales never had, so the trace shows no path from Sales' request to the charge")
 	}
+}
+
+// salesSpan reports whether a Sales process ended a span with this id.
+func (w *world) salesSpan(id string) bool { return slices.Contains(w.salesSpanIDs(), id) }
+
+// salesSpanIDs returns the ids of the spans Sales' processes have ended so far.
+func (w *world) salesSpanIDs() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.salesSpans)
 }
 
 // world is one test's shop: Billing running (in the test's process, with an in-memory span recorder), Sales'
@@ -240,6 +270,9 @@ type world struct {
 	exchange, queue string
 	tracer          *sdktrace.TracerProvider
 	spans           *tracetest.SpanRecorder
+
+	mu         sync.Mutex
+	salesSpans []string // the ids of the spans Sales' processes ended
 }
 
 // salesProc is one running Sales: its process and where its HTTP front listens.
@@ -287,6 +320,12 @@ func (w *world) startSales(name string) *salesProc {
 	listening := make(chan string, 1)
 	proc := w.env.SpawnRole(name, "sales", harness.Args{"exchange": w.exchange})
 	proc.On("listening", func(addr string) string { listening <- addr; return "" })
+	proc.On("span", func(id string) string {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.salesSpans = append(w.salesSpans, id)
+		return ""
+	})
 	s := &salesProc{proc: proc}
 	select {
 	case s.addr = <-listening:
