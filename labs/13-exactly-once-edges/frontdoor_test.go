@@ -120,6 +120,56 @@ func TestReusedKeyWithAnotherBasketIsRefused(t *testing.T) {
 	}
 }
 
+// The front end's key bug again, at the worst moment: two requests with key k-1 but different baskets (42.00 and
+// 999.00) arrive together, one at each Sales instance, and are held just before they write, then released at once.
+// One of them gets the key and its order; the other is not a retry of it, and must be refused (422) without an order.
+func TestTwoBasketsAtOnceUnderOneKey(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(SalesSchema)
+	gate := fault.NewBarrier(2, holdLimit, func() {
+		env.Log("test", "both requests with key k-1 are about to write, one on each Sales instance: released together")
+	})
+	hold := func(string) { gate.Wait() }
+	a, b := startSales(env, "sales-a", hold), startSales(env, "sales-b", hold)
+	customer := newBrowser(env)
+	baskets := []OrderRequest{{Customer: "ann", Cents: 4200}, {Customer: "ann", Cents: 99900}}
+
+	answers := make([]answer, 2)
+	var wg sync.WaitGroup
+	for i, api := range []*salesAPI{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); answers[i] = customer.post(api, "k-1", baskets[i]) }()
+	}
+	wg.Wait()
+	if !gate.Full() {
+		t.Fatalf("only %d of 2 requests called BeforeWrite: call o.BeforeWrite(key) in every request, just before its "+
+			"transaction writes anything, so the test can hold both at that point", gate.Arrived())
+	}
+
+	told := []string{"the 42.00 basket was told: " + answers[0].String(),
+		"the 999.00 basket was told: " + answers[1].String()}
+	what := "two requests with Idempotency-Key k-1 and different baskets (42.00 to sales-a, 999.00 to sales-b) were " +
+		"held just before writing and released together"
+	env.ExactlyOnce(checkouts.Because("%s", what), []string{"k-1"},
+		env.Strings(`SELECT idempotency_key FROM orders WHERE idempotency_key = $1`, "k-1"), told...)
+	won := env.Int(`SELECT cents FROM orders WHERE idempotency_key = $1`, "k-1")
+	for i, basket := range baskets {
+		switch {
+		case basket.Cents == won && answers[i].OrderID == "":
+			env.FailWith(story.Lost, told, "the %s basket got checkout k-1's order, but its answer was lost: it was "+
+				"told %s; %s", cents(basket.Cents), answers[i], what)
+		case basket.Cents != won && answers[i].OrderID != "":
+			env.FailWith(story.Crosstalk, told, "the %s basket was given the answer of the %s basket, which got key "+
+				"k-1 first, as if it were a retry: the customer believes the %s basket was ordered, but only the %s "+
+				"one was; a different request under a used key must be refused (422 Unprocessable Entity), also when "+
+				"it arrives at the same moment", cents(basket.Cents), cents(won), cents(basket.Cents), cents(won))
+		case basket.Cents != won && answers[i].Status != http.StatusUnprocessableEntity:
+			t.Fatalf("the %s basket, which did not get key k-1, was told %s; want 422 Unprocessable Entity",
+				cents(basket.Cents), answers[i])
+		}
+	}
+}
+
 // Sales dies while it writes checkout k-1's order: as it commits (the commit never reaches the database) and, in the
 // second case, right after the commit. The browser gets no answer, or a 500 from an instance that lost its database,
 // or a 201 it gives up waiting for, and retries at the other instance. One checkout must still be one order, and the
