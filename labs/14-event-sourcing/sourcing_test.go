@@ -380,12 +380,47 @@ func (w *world) judgeSummaries(what string, orderIDs ...string) {
 	}
 }
 
-// judgeEmails waits until the Mailer has e-mailed every order in want (or nothing moves any more) and fails the test
-// unless each was e-mailed exactly once.
+// judgeEmails waits until the Mailer has dealt with every SendEmail the broker took from a projection and has
+// e-mailed every order in want (or nothing moves any more), and fails the test unless each was e-mailed exactly once.
+// The wait ends on what the Mailer did, not on a count of e-mails: a repeat still in its queue is judged too.
 func (w *world) judgeEmails(want []string, what string) {
 	w.env.T.Helper()
-	w.env.Settle(func() bool { return len(emails(w.env)) > len(want) }, w.mailQ)
+	w.env.Settle(func() bool {
+		return w.mailerCaughtUp() && len(missing(want, emails(w.env))) == 0
+	}, w.mailQ)
 	w.env.ExactlyOnce(emailed.Because("%s", what), want, emails(w.env))
+}
+
+// mailerCaughtUp reports whether the Mailer has settled every SendEmail the broker confirmed to a projection (as often
+// as it was confirmed) and nothing waits in its queue or unacked: no e-mail is on its way any more.
+func (w *world) mailerCaughtUp() bool {
+	confirmed, settled := map[string]int{}, map[string]int{}
+	for _, e := range w.env.Timeline.Entries() {
+		switch {
+		case e.Kind == story.Confirm && strings.HasPrefix(e.Actor, "projection"):
+			confirmed[e.Message]++
+		case (e.Kind == story.Ack || e.Kind == story.Nack || e.Kind == story.Reject) && e.Actor == "mailer":
+			settled[e.Message]++
+		}
+	}
+	for id, n := range confirmed {
+		if settled[id] < n {
+			return false
+		}
+	}
+	depth, _, err := w.env.QueueDepth(w.mailQ)
+	return err == nil && depth == 0 && w.env.Unacked() == 0
+}
+
+// missing returns the ids of want that got does not hold.
+func missing(want, got []string) []string {
+	var out []string
+	for _, id := range want {
+		if !slices.Contains(got, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // clock is the Mailer's clock: the wall clock, moved on by the test. It is safe for concurrent use.
