@@ -521,6 +521,7 @@ type writeGate struct {
 	env   *harness.Env
 	table string
 	tx    pgx.Tx
+	pid   int // the gate's backend
 }
 
 func holdWrites(env *harness.Env, table string) *writeGate {
@@ -531,17 +532,25 @@ func holdWrites(env *harness.Env, table string) *writeGate {
 		env.T.Fatal(err)
 	}
 	env.T.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	g := &writeGate{env: env, table: table, tx: tx}
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&g.pid); err != nil {
+		env.T.Fatal(err)
+	}
 	if _, err := tx.Exec(ctx, `LOCK TABLE `+pgx.Identifier{table}.Sanitize()+` IN SHARE MODE`); err != nil {
 		env.T.Fatalf("hold writes to %s: %v", table, err)
 	}
-	return &writeGate{env: env, table: table, tx: tx}
+	return g
 }
 
-// waitBlocked waits until n transactions are waiting to write to the table (or Patience has passed: a writer that
-// never writes is judged by what it was told).
+// waitBlocked waits until n transactions wait for the gate, directly or behind one that does (a row lock), or until
+// Patience has passed: a writer that never writes is judged by what it was told.
 func (g *writeGate) waitBlocked(n int) {
 	g.env.Eventually(func() bool {
-		return g.env.Int(`SELECT count(*) FROM pg_locks WHERE relation = $1::regclass AND NOT granted`, g.table) >= n
+		return g.env.Int(`WITH RECURSIVE held(pid) AS (
+				SELECT a.pid FROM pg_stat_activity a WHERE $1::int = ANY (pg_blocking_pids(a.pid))
+				UNION
+				SELECT a.pid FROM pg_stat_activity a JOIN held h ON h.pid = ANY (pg_blocking_pids(a.pid)))
+			SELECT count(*) FROM held`, g.pid) >= n
 	})
 }
 
