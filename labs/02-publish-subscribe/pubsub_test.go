@@ -90,6 +90,20 @@ func TestRestartedSubscriberMissesNothing(t *testing.T) {
 	env.Settle(func() bool { return len(billing.ids()) == len(want) })
 	env.ExactlyOnce(billed.Because("o-2 and o-3 were placed while Billing was being restarted"), want, billing.ids(),
 		append([]string{fmt.Sprintf("Billing handled [%s].", strings.Join(billing.ids(), " "))}, whatSalesWasTold(refused)...)...)
+	mustSurviveABrokerRestart(env, "billing")
+}
+
+// mustSurviveABrokerRestart fails the test, LOST, when actor declared its queue transient: the orders waiting in it
+// while the service restarts would be gone if the broker restarted too (a deploy, a crash), queue and all.
+func mustSurviveABrokerRestart(env *harness.Env, actor string) {
+	env.T.Helper()
+	for _, e := range env.Timeline.Entries() {
+		if e.Kind == story.Declare && strings.HasPrefix(e.Actor, actor) && strings.HasPrefix(e.Text, "declared queue") &&
+			!strings.HasSuffix(e.Text, "(durable)") {
+			env.Fail(story.Lost, "Billing's queue is transient (%s %s): the orders waiting in it while Billing restarts "+
+				"would be lost, queue and all, if the broker restarted too", e.Actor, e.Text)
+		}
+	}
 }
 
 // Billing is scaled out to two instances (two processes) to keep up with the evening rush. They share Billing's work:
