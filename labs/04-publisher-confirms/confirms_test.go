@@ -5,6 +5,7 @@ package confirms
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -184,8 +185,19 @@ func placeOrders(env *harness.Env, ui *ClientUI, ctx context.Context, ids ...str
 	var accepted []string
 	for _, id := range ids {
 		answer := make(chan error, 1)
-		go func() { answer <- ui.PlaceOrder(ctx, shop.PlaceOrder{OrderID: id, Customer: "ann", Cents: 2500}) }()
+		crashed := make(chan string, 1)
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					crashed <- panicStory(v, debug.Stack())
+				}
+			}()
+			answer <- ui.PlaceOrder(ctx, shop.PlaceOrder{OrderID: id, Customer: "ann", Cents: 2500})
+		}()
 		select {
+		case why := <-crashed:
+			env.Log("customer", "place order %s → a broken page: ClientUI panicked", id)
+			env.Fail(story.Stalled, "ClientUI panicked placing %s, so the customer got a broken page and no answer: %s", id, why)
 		case err := <-answer:
 			if err != nil {
 				env.Log("customer", "place order %s → error page: %v", id, err)
@@ -200,6 +212,23 @@ func placeOrders(env *harness.Env, ui *ClientUI, ctx context.Context, ids ...str
 		}
 	}
 	return accepted
+}
+
+// panicStory says what a panic in PlaceOrder was and where ClientUI's code raised it, and why, when that is known:
+// a deferred confirmation is nil when the channel was not put in confirm mode.
+func panicStory(v any, stack []byte) string {
+	out := fmt.Sprint(v)
+	for _, line := range strings.Split(string(stack), "\n") {
+		if _, site, ok := strings.Cut(line, "/clientui.go:"); ok {
+			out += " (at clientui.go:" + strings.Fields(site)[0] + ")"
+			break
+		}
+	}
+	if strings.Contains(out, "nil pointer") && strings.Contains(string(stack), "(*DeferredConfirmation)") {
+		out += "; the deferred confirmation was nil: PublishWithDeferredConfirmWithContext returns one only on a " +
+			"channel in confirm mode (ch.Confirm)"
+	}
+	return out
 }
 
 // startSales runs Sales' consumer as its own process and waits until it is consuming.
