@@ -15,6 +15,7 @@ import (
 
 	"msglabs/shared/fault"
 	"msglabs/shared/harness"
+	"msglabs/shared/leftover"
 	"msglabs/shared/shop"
 	"msglabs/shared/story"
 )
@@ -135,6 +136,36 @@ func TestRefusedOrderIsNotAccepted(t *testing.T) {
 		accepted, only(accepted, storedOrders(env)), refusedYetAccepted(env, accepted)...)
 }
 
+// Operations declare Sales' queue again with a new limit: they delete it first, and a customer clicks "buy" before
+// it is back. The default exchange has no queue to route o-1 to, so the broker drops it, and acks it all the same: a
+// confirm says the broker is done with a message, not that a queue has it. That customer must not be told it was
+// accepted.
+func TestUnroutableOrderIsNotAccepted(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(Schema)
+	queue := SalesQueue{Name: env.Name("sales"), MaxLength: 100}
+	ui := startClientUI(env, env.Process("clientui"), queue) // it declares Sales' queue as it connects
+	deleteQueue(env, queue.Name)
+	accepted := placeOrders(env, ui, context.Background(), "o-1")
+
+	startSales(env, queue) // Sales declares its queue again
+	env.Settle(func() bool { return hasAll(storedOrders(env), accepted...) }, queue.Name)
+	env.ExactlyOnce(stored.Because("operations had deleted Sales' queue to declare it again, and o-1 came in before it "+
+		"was back: the broker had no queue for o-1, dropped it, and acked it all the same"),
+		accepted, only(accepted, storedOrders(env)), refusedYetAccepted(env, accepted)...)
+}
+
+// deleteQueue is operations deleting Sales' queue, to declare it again with a new limit.
+func deleteQueue(env *harness.Env, name string) {
+	env.T.Helper()
+	ctx, cancel := context.WithTimeout(env.Context(), harness.Patience)
+	defer cancel()
+	if err := leftover.DeleteBrokerNames(ctx, env.AMQPURL(), name); err != nil {
+		env.T.Fatalf("delete Sales' queue: %v", err)
+	}
+	env.Log("operations", "deleted queue %q, to declare it again with a new limit", env.Short(name))
+}
+
 // mustBeOnDisk fails the test unless every PlaceOrder ClientUI published was persistent: the broker's confirm of a
 // transient message only says it reached the broker's memory, and a broker restart before Sales is back loses it.
 func mustBeOnDisk(env *harness.Env) {
@@ -147,15 +178,22 @@ func mustBeOnDisk(env *harness.Env) {
 	}
 }
 
-// refusedYetAccepted lists, for a verdict's details, the accepted orders the broker refused (a negative confirm).
+// refusedYetAccepted lists, for a verdict's details, the accepted orders the broker refused (a negative confirm) or
+// returned (a mandatory message it had no queue for).
 func refusedYetAccepted(env *harness.Env, accepted []string) []string {
 	var out []string
 	for _, e := range env.Timeline.Entries() {
-		if e.Kind == story.Refuse && strings.HasPrefix(e.Actor, "clientui") {
-			for _, id := range accepted {
-				if e.Message == "place-"+id {
-					out = append(out, fmt.Sprintf("the broker REFUSED %s (a negative confirm), and ClientUI answered 202 Accepted all the same", id))
-				}
+		if !strings.HasPrefix(e.Actor, "clientui") {
+			continue
+		}
+		for _, id := range accepted {
+			switch {
+			case e.Message != "place-"+id:
+			case e.Kind == story.Refuse:
+				out = append(out, fmt.Sprintf("the broker REFUSED %s (a negative confirm), and ClientUI answered 202 Accepted all the same", id))
+			case e.Kind == story.Return:
+				out = append(out, fmt.Sprintf("the broker RETURNED %s before acking it (no queue for it), and ClientUI answered "+
+					"202 Accepted all the same", id))
 			}
 		}
 	}
