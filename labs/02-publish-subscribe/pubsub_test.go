@@ -203,6 +203,36 @@ const plainPublish = 20 * time.Millisecond
 // brokerLag, so the broker's return of o-2 reaches Sales after the publish has returned.
 const gaveUpAfter = brokerLag / 4
 
+// The broker is slow tonight, and Shipping's binding still has its typo. Three callers give up on Sales' publish
+// before the broker answers, so the returns of o-1, o-2 and o-3 come in late, with no publish waiting for them.
+// Then Billing subscribes properly, and the next order must go through: a return nobody takes holds up the library,
+// and every confirm behind it.
+func TestLateReturnsDoNotWedgeSales(t *testing.T) {
+	env := harness.New(t)
+	startSubscriber(env, "shipping", "order.palced")
+	sales := startSalesAs(env, env.Process("sales"), brokerLag)
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		ctx, cancel := context.WithTimeout(env.Context(), gaveUpAfter)
+		err := sales.PublishOrderPlaced(ctx, shop.OrderPlaced{OrderID: id, Customer: "dan", Cents: 700})
+		cancel()
+		if err == nil {
+			env.Fail(story.Lost, "order %s reached no subscriber, and Sales was told it was published: the caller gave up "+
+				"after %s, before the broker could answer, and Sales called that a success", id, gaveUpAfter)
+		}
+		env.Log("sales", "gave up on %s: %v", id, err)
+	}
+
+	billing := startSubscriber(env, "billing", OrderPlacedKey)
+	err := sales.PublishOrderPlaced(env.Context(), shop.OrderPlaced{OrderID: "o-4", Customer: "dan", Cents: 700})
+	if err != nil {
+		env.Fail(story.Stalled, "order o-4 was never published although Billing is subscribed: Sales' publish failed (%v) "+
+			"after the late returns of o-1, o-2 and o-3, which no publish was waiting for; a return nobody takes holds up "+
+			"the library, and every confirm behind it", err)
+	}
+	env.Settle(func() bool { return len(billing.ids()) == 1 })
+	env.ExactlyOnce(billed, []string{"o-4"}, billing.ids())
+}
+
 // returnedAfter says how long a publish took to return nil, when that is worth saying: a wait for a return, longer
 // than plainPublish.
 func returnedAfter(took time.Duration) string {
