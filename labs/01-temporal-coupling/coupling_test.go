@@ -259,7 +259,7 @@ func post(ui http.Handler, cmd shop.PlaceOrder) answer {
 	body, _ := json.Marshal(cmd)
 	rec := httptest.NewRecorder()
 	start := time.Now()
-	ui.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/orders", bytes.NewReader(body)))
+	harness.Labelled("clientui", ui).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/orders", bytes.NewReader(body)))
 	return answer{code: rec.Code, body: strings.TrimSpace(rec.Body.String()), took: time.Since(start)}
 }
 
@@ -292,14 +292,15 @@ func ids(orders []shop.PlaceOrder) []string {
 	return out
 }
 
-// waitingFor says whom ClientUI is waiting for, when the timeline shows it: Sales' stuck web server took a request.
+// waitingFor says whom ClientUI is waiting for: Sales' stuck web server, when the timeline shows it took a request,
+// or else where ClientUI's handler hangs in the lab's own code.
 func waitingFor(env *harness.Env) string {
 	for _, e := range env.Timeline.Entries() {
 		if e.Actor == "sales" && strings.HasPrefix(e.Text, stuckLine) {
 			return " for Sales' web server, which took the request and never answers"
 		}
 	}
-	return ""
+	return harness.StuckAt("clientui") // a handler that hangs in the lab's own code: where
 }
 
 // calledStuckSales reports whether Sales' stuck web server took a request before ClientUI answered the customer
