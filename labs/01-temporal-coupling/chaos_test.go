@@ -61,6 +61,7 @@ func evening(env *harness.Env, s *chaos.Schedule) {
 	}
 	answers := placeOrders(env, ui, customers, first)
 	if cutAfter > 0 {
+		waitHandedOver(env, queue, len(promisedOf(answers, first)))
 		proc.CutBroker()
 		if !env.Eventually(conn.IsClosed) {
 			env.T.Fatal("ClientUI's broker connection still looks open after the test cut it")
@@ -73,12 +74,7 @@ func evening(env *harness.Env, s *chaos.Schedule) {
 		sales = spawnSales(env, s, queue, true)
 	}
 
-	var promised []string
-	for _, o := range orders {
-		if answers[o.OrderID].code < http.StatusMultipleChoices {
-			promised = append(promised, o.OrderID)
-		}
-	}
+	promised := promisedOf(answers, orders)
 	caughtUp := func() bool { return len(storedOrders(env)) >= len(promised) }
 	if !env.Settle(func() bool { return caughtUp() || sales.Dead() }, queue) || sales.Dead() {
 		if sales.Dead() && env.WaitConsuming(queue, 0) {
@@ -88,6 +84,27 @@ func evening(env *harness.Env, s *chaos.Schedule) {
 	}
 	env.ExactlyOnce(accepted.Because("ClientUI's answers were %s", codes(answers, orders)), promised, storedOrders(env))
 	mustSurviveABrokerRestart(env)
+}
+
+// waitHandedOver waits until the broker has as many orders as ClientUI said yes to, in Sales' queue or already
+// stored (at most Patience; it returns as soon as that holds). The cut then falls between two orders, not in the
+// middle of a publish: a yes whose message the cut catches on the wire is what publisher confirms close (lab 4).
+func waitHandedOver(env *harness.Env, queue string, promised int) {
+	env.Eventually(func() bool {
+		ready, _, err := env.QueueDepth(queue)
+		return err != nil || ready+env.Unacked()+len(storedOrders(env)) >= promised // no queue: nothing to wait for
+	})
+}
+
+// promisedOf lists the orders ClientUI answered with a yes (2xx), in order.
+func promisedOf(answers map[string]answer, orders []shop.PlaceOrder) []string {
+	var out []string
+	for _, o := range orders {
+		if answers[o.OrderID].code < http.StatusMultipleChoices {
+			out = append(out, o.OrderID)
+		}
+	}
+	return out
 }
 
 // salesWebServer picks how Sales' old HTTP endpoint behaves tonight, and returns its URL.

@@ -90,6 +90,20 @@ func TestRestartedSubscriberMissesNothing(t *testing.T) {
 	env.Settle(func() bool { return len(billing.ids()) == len(want) })
 	env.ExactlyOnce(billed.Because("o-2 and o-3 were placed while Billing was being restarted"), want, billing.ids(),
 		append([]string{fmt.Sprintf("Billing handled [%s].", strings.Join(billing.ids(), " "))}, whatSalesWasTold(refused)...)...)
+	mustSurviveABrokerRestart(env, "billing")
+}
+
+// mustSurviveABrokerRestart fails the test, LOST, when actor declared its queue transient: the orders waiting in it
+// while the service restarts would be gone if the broker restarted too (a deploy, a crash), queue and all.
+func mustSurviveABrokerRestart(env *harness.Env, actor string) {
+	env.T.Helper()
+	for _, e := range env.Timeline.Entries() {
+		if e.Kind == story.Declare && strings.HasPrefix(e.Actor, actor) && strings.HasPrefix(e.Text, "declared queue") &&
+			!strings.HasSuffix(e.Text, "(durable)") {
+			env.Fail(story.Lost, "Billing's queue is transient (%s %s): the orders waiting in it while Billing restarts "+
+				"would be lost, queue and all, if the broker restarted too", e.Actor, e.Text)
+		}
+	}
 }
 
 // Billing is scaled out to two instances (two processes) to keep up with the evening rush. They share Billing's work:
@@ -110,7 +124,8 @@ func TestScaledOutBillingBillsEachOrderOnce(t *testing.T) {
 
 // Shipping is the first service to subscribe to OrderPlaced, and its binding key has a typo. The event reaches nobody:
 // that may happen, but Sales must not believe it was delivered. The broker is busy today: its answers reach Sales
-// brokerLag late. Once Billing has subscribed properly, the next order must go through without complaint.
+// brokerLag late, and the caller gives up on the next order before they come. Once Billing has subscribed properly,
+// the order after must go through without complaint: the late return of the one before is not its own.
 func TestUnroutableOrderIsNoticed(t *testing.T) {
 	env := harness.New(t)
 	const typo = "order.palced"
@@ -138,22 +153,90 @@ func TestUnroutableOrderIsNoticed(t *testing.T) {
 			"the event and dropped it without a word%s", typo, OrderPlacedKey, returnedAfter(took))
 	}
 
+	// o-2 is unroutable too, and the caller gives up on it before the broker's answers can arrive: its return comes
+	// in after Sales has moved on to o-3.
+	ctx, cancel := context.WithTimeout(env.Context(), gaveUpAfter)
+	err = sales.PublishOrderPlaced(ctx, shop.OrderPlaced{OrderID: "o-2", Customer: "bob", Cents: 900})
+	cancel()
+	if err == nil {
+		env.Fail(story.Lost, "order o-2 reached no subscriber, and Sales was told it was published: the caller gave up after %s, "+
+			"before the broker could answer, and Sales called that a success", gaveUpAfter)
+	}
+	env.Log("sales", "gave up on o-2: %v", err)
+
 	billing := startSubscriber(env, "billing", OrderPlacedKey)
-	err = sales.PublishOrderPlaced(env.Context(), shop.OrderPlaced{OrderID: "o-2", Customer: "bob", Cents: 900})
+	err = sales.PublishOrderPlaced(env.Context(), shop.OrderPlaced{OrderID: "o-3", Customer: "bob", Cents: 900})
 	switch {
 	case errors.Is(err, ErrUnroutable):
-		env.Fail(story.Crosstalk, "order o-2 was reported unroutable although Billing's queue is bound for it: Sales took "+
-			"the return of o-1 for o-2's (%v)", err)
+		env.Fail(story.Crosstalk, "order o-3 was reported unroutable although Billing's queue is bound for it: Sales took "+
+			"the return of %s, which came in while it waited for o-3's confirm, for o-3's own (a return names its message "+
+			"by MessageId): %v", returnedDuring(env, "placed-o-3"), err)
 	case err != nil:
-		env.Fail(story.Lost, "order o-2 was never published: Sales' publish failed with Billing subscribed: %v", err)
+		env.Fail(story.Lost, "order o-3 was never published: Sales' publish failed with Billing subscribed: %v", err)
 	}
 	env.Settle(func() bool { return len(billing.ids()) == 1 })
-	env.ExactlyOnce(billed, []string{"o-2"}, billing.ids())
+	env.ExactlyOnce(billed, []string{"o-3"}, billing.ids())
 }
 
-// returnedAfter says how long a publish took to return nil, when that is worth saying (a wait for a return).
+// returnedDuring lists the messages other than id that the broker returned to Sales after Sales published id.
+func returnedDuring(env *harness.Env, id string) string {
+	var others []string
+	published := false
+	for _, e := range env.Timeline.Entries() {
+		switch {
+		case e.Actor == "sales" && e.Kind == story.Publish && e.Message == id:
+			published = true
+		case published && e.Actor == "sales" && e.Kind == story.Return && e.Message != id:
+			others = append(others, e.Message)
+		}
+	}
+	if len(others) == 0 {
+		return "another message"
+	}
+	return strings.Join(others, ", ")
+}
+
+// plainPublish is more than a publish that waits for nothing takes, even on a busy machine.
+const plainPublish = 20 * time.Millisecond
+
+// gaveUpAfter is how long the caller waits for Sales' publish of o-2 in TestUnroutableOrderIsNoticed: less than
+// brokerLag, so the broker's return of o-2 reaches Sales after the publish has returned.
+const gaveUpAfter = brokerLag / 4
+
+// The broker is slow tonight, and Shipping's binding still has its typo. Three callers give up on Sales' publish
+// before the broker answers, so the returns of o-1, o-2 and o-3 come in late, with no publish waiting for them.
+// Then Billing subscribes properly, and the next order must go through: a return nobody takes holds up the library,
+// and every confirm behind it.
+func TestLateReturnsDoNotWedgeSales(t *testing.T) {
+	env := harness.New(t)
+	startSubscriber(env, "shipping", "order.palced")
+	sales := startSalesAs(env, env.Process("sales"), brokerLag)
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		ctx, cancel := context.WithTimeout(env.Context(), gaveUpAfter)
+		err := sales.PublishOrderPlaced(ctx, shop.OrderPlaced{OrderID: id, Customer: "dan", Cents: 700})
+		cancel()
+		if err == nil {
+			env.Fail(story.Lost, "order %s reached no subscriber, and Sales was told it was published: the caller gave up "+
+				"after %s, before the broker could answer, and Sales called that a success", id, gaveUpAfter)
+		}
+		env.Log("sales", "gave up on %s: %v", id, err)
+	}
+
+	billing := startSubscriber(env, "billing", OrderPlacedKey)
+	err := sales.PublishOrderPlaced(env.Context(), shop.OrderPlaced{OrderID: "o-4", Customer: "dan", Cents: 700})
+	if err != nil {
+		env.Fail(story.Stalled, "order o-4 was never published although Billing is subscribed: Sales' publish failed (%v) "+
+			"after the late returns of o-1, o-2 and o-3, which no publish was waiting for; a return nobody takes holds up "+
+			"the library, and every confirm behind it", err)
+	}
+	env.Settle(func() bool { return len(billing.ids()) == 1 })
+	env.ExactlyOnce(billed, []string{"o-4"}, billing.ids())
+}
+
+// returnedAfter says how long a publish took to return nil, when that is worth saying: a wait for a return, longer
+// than plainPublish.
 func returnedAfter(took time.Duration) string {
-	if took < time.Millisecond {
+	if took < plainPublish {
 		return ""
 	}
 	return fmt.Sprintf(" (Sales' publish returned nil after %s)", took)
@@ -167,7 +250,7 @@ func mustBeThisRunsOwn(env *harness.Env, services ...string) {
 	var stray []string
 	for _, e := range env.Timeline.Entries() {
 		if e.Kind == story.Declare && contains(services, e.Actor) && strings.HasPrefix(e.Text, "declared queue") &&
-			!contains(stray, e.Peer) && !strings.HasPrefix(e.Peer, serverNamed) && !env.QueueExists(env.Name(e.Peer)) {
+			!contains(stray, e.Peer) && e.Peer != serverNamed && !env.QueueExists(env.Name(e.Peer)) {
 			stray = append(stray, e.Peer) // the timeline shows names without this run's prefix: this one had none
 		}
 	}
@@ -183,8 +266,9 @@ func mustBeThisRunsOwn(env *harness.Env, services ...string) {
 		"the next attendee's Billing takes this run's orders, and this run's the next attendee's", stray[0])
 }
 
-// serverNamed starts the name the broker gives a queue declared without one: unique, so never shared.
-const serverNamed = "amq.gen-"
+// serverNamed is the name a queue is declared with when the broker is to name it ("amq.gen-…"): unique, so never
+// shared.
+const serverNamed = ""
 
 // publish policies: whether a publish that fails fails the test.
 const (

@@ -63,7 +63,7 @@ func evening(env *harness.Env, s *chaos.Schedule) {
 		sales.SendWithID(fmt.Sprintf("m-%d", i+1), "", queue, shop.BillOrder{OrderID: id, Cents: 1000 + i})
 	}
 	done := func() bool {
-		return len(distinct(chargedOrders(env))) == len(want) && env.Unacked() == 0 && env.MustDepth(queue) == 0
+		return len(distinct(chargedOrders(env))) == len(want) && env.Idle(queue)
 	}
 	crashes := 0
 	for round := 0; round <= instances; round++ {

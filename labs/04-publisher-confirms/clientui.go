@@ -113,8 +113,9 @@ func (c *ClientUI) PlaceOrder(ctx context.Context, cmd shop.PlaceOrder) error {
 		return fmt.Errorf("send PlaceOrder %s: %w", cmd.OrderID, err)
 	}
 	// TODO(lab): nil here only means "written to the socket". Only the broker can say whether it has the order: wait
-	// for its answer to this very message, and promise nothing unless it said yes. Its answer may never come; the
-	// customer must not wait for ever, and the next order deserves a channel that is not stuck.
+	// for its answer to this very message, and promise nothing unless it said yes (and had a queue to put it in). Its
+	// answer may never come; the customer must not wait for ever, and the next order deserves a channel that is not
+	// stuck.
 	err = ch.PublishWithContext(ctx,
 		"",           // exchange: the default exchange routes by queue name
 		c.queue.Name, // routing key: Sales' queue

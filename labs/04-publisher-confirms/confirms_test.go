@@ -5,6 +5,8 @@ package confirms
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"msglabs/shared/fault"
 	"msglabs/shared/harness"
+	"msglabs/shared/leftover"
 	"msglabs/shared/shop"
 	"msglabs/shared/story"
 )
@@ -70,8 +73,8 @@ func TestOrderLostInFlightIsNotAccepted(t *testing.T) {
 }
 
 // ClientUI's connection to the broker is cut (a network blip), and the broker is reachable again at once. The next
-// customer's order must go through: a ClientUI that keeps its dead channel turns every customer away until it is
-// restarted.
+// customers' orders must go through, one after the other on the new connection: a ClientUI that keeps its dead
+// channel turns every customer away until it is restarted.
 func TestOrdersFlowAfterTheConnectionIsCut(t *testing.T) {
 	env := harness.New(t)
 	env.Exec(Schema)
@@ -89,10 +92,10 @@ func TestOrdersFlowAfterTheConnectionIsCut(t *testing.T) {
 	if !env.Eventually(conns.allClosed) {
 		t.Fatal("ClientUI's broker connection still looks open after the test cut it")
 	}
-	accepted = append(accepted, placeOrders(env, ui, context.Background(), "o-2", "o-3")...)
-	if !hasAll(accepted, "o-1", "o-2", "o-3") {
+	accepted = append(accepted, placeOrders(env, ui, context.Background(), "o-2", "o-3", "o-4")...)
+	if !hasAll(accepted, "o-1", "o-2", "o-3", "o-4") {
 		env.Fail(story.Stalled, "ClientUI turned customers away after its connection was cut, with the broker reachable "+
-			"again: it accepted only %v of o-1, o-2, o-3", accepted)
+			"again: it accepted only %v of o-1, o-2, o-3, o-4", accepted)
 	}
 	env.Settle(func() bool { return len(storedOrders(env)) == len(accepted) }, queue.Name)
 	env.ExactlyOnce(stored.Because("ClientUI's connection was cut after o-1"), accepted, storedOrders(env))
@@ -134,6 +137,36 @@ func TestRefusedOrderIsNotAccepted(t *testing.T) {
 		accepted, only(accepted, storedOrders(env)), refusedYetAccepted(env, accepted)...)
 }
 
+// Operations declare Sales' queue again with a new limit: they delete it first, and a customer clicks "buy" before
+// it is back. The default exchange has no queue to route o-1 to, so the broker drops it, and acks it all the same: a
+// confirm says the broker is done with a message, not that a queue has it. That customer must not be told it was
+// accepted.
+func TestUnroutableOrderIsNotAccepted(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(Schema)
+	queue := SalesQueue{Name: env.Name("sales"), MaxLength: 100}
+	ui := startClientUI(env, env.Process("clientui"), queue) // it declares Sales' queue as it connects
+	deleteQueue(env, queue.Name)
+	accepted := placeOrders(env, ui, context.Background(), "o-1")
+
+	startSales(env, queue) // Sales declares its queue again
+	env.Settle(func() bool { return hasAll(storedOrders(env), accepted...) }, queue.Name)
+	env.ExactlyOnce(stored.Because("operations had deleted Sales' queue to declare it again, and o-1 came in before it "+
+		"was back: the broker had no queue for o-1, dropped it, and acked it all the same"),
+		accepted, only(accepted, storedOrders(env)), refusedYetAccepted(env, accepted)...)
+}
+
+// deleteQueue is operations deleting Sales' queue, to declare it again with a new limit.
+func deleteQueue(env *harness.Env, name string) {
+	env.T.Helper()
+	ctx, cancel := context.WithTimeout(env.Context(), harness.Patience)
+	defer cancel()
+	if err := leftover.DeleteBrokerNames(ctx, env.AMQPURL(), name); err != nil {
+		env.T.Fatalf("delete Sales' queue: %v", err)
+	}
+	env.Log("operations", "deleted queue %q, to declare it again with a new limit", env.Short(name))
+}
+
 // mustBeOnDisk fails the test unless every PlaceOrder ClientUI published was persistent: the broker's confirm of a
 // transient message only says it reached the broker's memory, and a broker restart before Sales is back loses it.
 func mustBeOnDisk(env *harness.Env) {
@@ -146,15 +179,22 @@ func mustBeOnDisk(env *harness.Env) {
 	}
 }
 
-// refusedYetAccepted lists, for a verdict's details, the accepted orders the broker refused (a negative confirm).
+// refusedYetAccepted lists, for a verdict's details, the accepted orders the broker refused (a negative confirm) or
+// returned (a mandatory message it had no queue for).
 func refusedYetAccepted(env *harness.Env, accepted []string) []string {
 	var out []string
 	for _, e := range env.Timeline.Entries() {
-		if e.Kind == story.Refuse && strings.HasPrefix(e.Actor, "clientui") {
-			for _, id := range accepted {
-				if e.Message == "place-"+id {
-					out = append(out, fmt.Sprintf("the broker REFUSED %s (a negative confirm), and ClientUI answered 202 Accepted all the same", id))
-				}
+		if !strings.HasPrefix(e.Actor, "clientui") {
+			continue
+		}
+		for _, id := range accepted {
+			switch {
+			case e.Message != "place-"+id:
+			case e.Kind == story.Refuse:
+				out = append(out, fmt.Sprintf("the broker REFUSED %s (a negative confirm), and ClientUI answered 202 Accepted all the same", id))
+			case e.Kind == story.Return:
+				out = append(out, fmt.Sprintf("the broker RETURNED %s before acking it (no queue for it), and ClientUI answered "+
+					"202 Accepted all the same", id))
 			}
 		}
 	}
@@ -184,8 +224,19 @@ func placeOrders(env *harness.Env, ui *ClientUI, ctx context.Context, ids ...str
 	var accepted []string
 	for _, id := range ids {
 		answer := make(chan error, 1)
-		go func() { answer <- ui.PlaceOrder(ctx, shop.PlaceOrder{OrderID: id, Customer: "ann", Cents: 2500}) }()
+		crashed := make(chan string, 1)
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					crashed <- panicStory(v, debug.Stack())
+				}
+			}()
+			answer <- ui.PlaceOrder(ctx, shop.PlaceOrder{OrderID: id, Customer: "ann", Cents: 2500})
+		}()
 		select {
+		case why := <-crashed:
+			env.Log("customer", "place order %s → a broken page: ClientUI panicked", id)
+			env.Fail(story.Stalled, "ClientUI panicked placing %s, so the customer got a broken page and no answer: %s", id, why)
 		case err := <-answer:
 			if err != nil {
 				env.Log("customer", "place order %s → error page: %v", id, err)
@@ -195,11 +246,65 @@ func placeOrders(env *harness.Env, ui *ClientUI, ctx context.Context, ids ...str
 			accepted = append(accepted, id)
 		case <-time.After(customerPatience):
 			env.Log("customer", "place order %s → no answer after %s: the customer gives up", id, customerPatience)
-			env.Fail(story.Stalled, "the customer placing %s had no answer after %s: ClientUI is waiting for a confirm "+
-				"that will never come (the network went silent, and nothing has cut it)", id, customerPatience)
+			env.Fail(story.Stalled, "the customer placing %s had no answer after %s: PlaceOrder is stuck%s%s", id,
+				customerPatience, siteIn(placeOrderStack()), whyNoAnswer(env))
 		}
 	}
 	return accepted
+}
+
+// panicStory says what a panic in PlaceOrder was and where ClientUI's code raised it, and why, when that is known:
+// a deferred confirmation is nil when the channel was not put in confirm mode.
+func panicStory(v any, stack []byte) string {
+	out := fmt.Sprint(v)
+	if site := siteIn(string(stack)); site != "" {
+		out += " (" + site[1:] + ")"
+	}
+	if strings.Contains(out, "nil pointer") && strings.Contains(string(stack), "(*DeferredConfirmation)") {
+		out += "; the deferred confirmation was nil: PublishWithDeferredConfirmWithContext returns one only on a " +
+			"channel in confirm mode (ch.Confirm)"
+	}
+	return out
+}
+
+// siteIn finds the innermost line of clientui.go in a goroutine's stack: " at clientui.go:42", or "".
+func siteIn(stack string) string {
+	for _, line := range strings.Split(stack, "\n") {
+		if _, site, ok := strings.Cut(line, "/clientui.go:"); ok {
+			return " at clientui.go:" + strings.Fields(site)[0]
+		}
+	}
+	return ""
+}
+
+// placeOrderStack returns the stack of a goroutine that is in ClientUI's PlaceOrder, or "".
+func placeOrderStack() string {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "(*ClientUI).PlaceOrder") {
+			return g
+		}
+	}
+	return ""
+}
+
+// whyNoAnswer says what PlaceOrder is waiting for, from the timeline: a confirm on a network that went silent and
+// that nothing has cut yet, or, with the network healthy, something in ClientUI's own code.
+func whyNoAnswer(env *harness.Env) string {
+	silent := false
+	for _, e := range env.Timeline.Entries() {
+		if strings.HasPrefix(e.Actor, "clientui") && strings.HasPrefix(e.Text, "network to the broker silently drops") {
+			silent = true
+		}
+		if strings.HasPrefix(e.Actor, "clientui") && strings.HasPrefix(e.Text, "broker connection cut") {
+			silent = false
+		}
+	}
+	if silent {
+		return ", waiting for a confirm that will never come (the network went silent, and nothing has cut it)"
+	}
+	return " with the network healthy: the broker answers, so ClientUI's own code holds it up (a NotifyPublish or " +
+		"NotifyReturn listener nobody reads blocks the library, and every confirm and close after it)"
 }
 
 // startSales runs Sales' consumer as its own process and waits until it is consuming.

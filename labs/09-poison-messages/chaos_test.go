@@ -185,7 +185,7 @@ func (w *world) quiet(p *chaosPlan) bool {
 			return false
 		}
 	}
-	return w.env.Unacked() == 0 && w.env.MustDepth(w.queue) == 0
+	return w.env.Idle(w.queue)
 }
 
 // parkedConfirmed reports whether a Billing instance published a copy of the message to the error queue and the

@@ -138,7 +138,7 @@ func TestReplayAfterGatewayOutageChargesOnce(t *testing.T) {
 			w.env.Short(w.queue), err)
 	}
 	w.env.Settle(func() bool {
-		return len(w.gw.charges()) >= 1 && w.parked() == 0 && w.env.MustDepth(w.queue) == 0 && w.env.Unacked() == 0
+		return len(w.gw.charges()) >= 1 && w.parked() == 0 && w.env.Idle(w.queue)
 	}, w.queue)
 	w.env.ExactlyOnce(charged.Because("%s was replayed three times, the second replay dying after it had sent it back, "+
 		"before it acked it off the error queue", stuckID), []string{"o-1"}, w.gw.charges())

@@ -89,7 +89,7 @@ func chaosInvoices(env *harness.Env, s *chaos.Schedule) {
 	}
 
 	env.Settle(func() bool {
-		return len(box.sent()) >= len(invoices) && env.MustDepth(queue) == 0 && env.Unacked() == 0
+		return len(box.sent()) >= len(invoices) && env.Idle(queue)
 	}, queue)
 	judgeInvoices(env, invoices, box.sent())
 	sweepAsOf(env, time.Now().Add(retention))
@@ -174,7 +174,7 @@ func chaosOrders(env *harness.Env, s *chaos.Schedule) {
 			want = append(want, *all[i].want)
 		}
 	}
-	env.Settle(func() bool { return len(charges(env)) >= len(want) && env.MustDepth(queue) == 0 && env.Unacked() == 0 }, queue)
+	env.Settle(func() bool { return len(charges(env)) >= len(want) && env.Idle(queue) }, queue)
 	for _, c := range charges(env) {
 		if c.OrderID == "o-4" {
 			env.Fail(story.Lost, "order o-4 was charged %s from an OrderPlaced v3, a version Billing does not know: an "+

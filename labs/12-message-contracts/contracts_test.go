@@ -174,7 +174,7 @@ func TestAFailedStoreAnnouncesNothing(t *testing.T) {
 		outcome = billing.issue(inv)
 	}
 
-	env.Settle(func() bool { return len(box.sent()) > 0 && env.MustDepth(queue) == 0 && env.Unacked() == 0 }, queue)
+	env.Settle(func() bool { return len(box.sent()) > 0 && env.Idle(queue) }, queue)
 	for _, e := range env.Timeline.Entries() {
 		if e.Kind == story.Reject && strings.HasPrefix(e.Actor, "mailer") {
 			env.Fail(story.Ghost, "the Mailer got an InvoiceIssued for order %s whose invoice was not stored (the "+
@@ -256,7 +256,7 @@ func TestUnknownVersionIsRefused(t *testing.T) {
 	sales := env.Publisher("sales")
 	loadFixture(t, filepath.Join("testdata", "future", "orderplaced.v3.json")).publish(env, sales, queue)
 	loadFixture(t, filepath.Join("testdata", "orderplaced.v1.json")).publish(env, sales, queue) // after it, to know Billing got there
-	env.Settle(func() bool { return len(charges(env)) > 0 && env.MustDepth(queue) == 0 && env.Unacked() == 0 }, queue)
+	env.Settle(func() bool { return len(charges(env)) > 0 && env.Idle(queue) }, queue)
 	for _, c := range charges(env) {
 		if c.OrderID == "o-4" {
 			env.Fail(story.Lost, "order o-4 was charged %s from an OrderPlaced v3, a version Billing does not know: in v3 "+

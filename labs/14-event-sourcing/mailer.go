@@ -32,7 +32,7 @@ type SendEmail struct {
 // Mailer consumes SendEmail commands and sends them, each e-mail id once within keyWindow. A Mailer is safe for
 // concurrent use; each Consume owns its channel.
 type Mailer struct {
-	DB  *pgxpool.Pool    // where the provider keeps its idempotency keys and logs what it sent (a stand-in)
+	DB  *pgxpool.Pool    // the provider's own database (MailSchema): its idempotency keys and what it sent
 	Now func() time.Time // the Mailer's clock; nil is time.Now
 	Log func(format string, args ...any)
 }

@@ -2,7 +2,7 @@ package sourcing
 
 // You do not need to edit this file.
 
-// Schema holds the event store, the read model fed from it, and the mail provider's keys and log.
+// Schema holds the event store and the read model fed from it: the shop's database.
 const Schema = `
 CREATE TABLE events (
 	position    bigserial   PRIMARY KEY,        -- the order events were stored in, across all streams
@@ -23,7 +23,11 @@ CREATE TABLE order_summaries (                  -- the read model: one row per o
 CREATE TABLE projection_checkpoints (           -- how far the projection got in each stream
 	stream_id text PRIMARY KEY,
 	version   int  NOT NULL
-);
+)`
+
+// MailSchema is the mail provider's own database (a stand-in, in a schema of its own): the shop's code cannot see it,
+// as it could not see a real provider's.
+const MailSchema = `
 CREATE TABLE mail_keys (                        -- the mail provider's idempotency keys: e-mail ids it sent, and when
 	email_id text        PRIMARY KEY,
 	sent_at  timestamptz NOT NULL

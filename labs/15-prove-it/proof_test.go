@@ -311,7 +311,7 @@ func (r *realRun) judge(bills []bill, what string) {
 	recorded := func() bool {
 		return env.Int(`SELECT count(*) FROM inbox`) == len(distinct(bills))
 	}
-	env.Settle(func() bool { return recorded() && env.MustDepth(r.queue) == 0 && env.Unacked() == 0 }, r.queue)
+	env.Settle(func() bool { return recorded() && env.Idle(r.queue) }, r.queue)
 
 	table := pgx.Identifier{r.ledger, "charges"}.Sanitize()
 	var want, got []string

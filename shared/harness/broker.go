@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -108,6 +109,25 @@ func (e *Env) QueueDepth(queue string) (messages, consumers int, err error) {
 		return 0, 0, fmt.Errorf("queue %q: %w", e.Short(queue), err)
 	}
 	return q.Messages, q.Consumers, nil
+}
+
+// IdleGap is how long nothing may have been recorded before Idle believes an empty queue: a delivery on its way
+// from the broker to a consumer is in neither the queue's depth nor Unacked, and is recorded within it.
+const IdleGap = 50 * time.Millisecond
+
+// Idle reports whether every queue given is empty, no delivery is unacked, and nothing was recorded for IdleGap.
+// Use it in a Settle condition instead of "depth 0 and nothing unacked", which a delivery in flight can fool: the
+// condition then holds a moment before the copy that would fail the test arrives.
+func (e *Env) Idle(queues ...string) bool {
+	if e.Unacked() != 0 || e.Timeline.Quiet() < IdleGap {
+		return false
+	}
+	for _, q := range queues {
+		if e.MustDepth(q) != 0 {
+			return false
+		}
+	}
+	return e.Unacked() == 0
 }
 
 // QueueExists reports whether queue exists on the broker.

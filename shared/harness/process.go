@@ -485,7 +485,7 @@ func (p *Process) stopLoops() {
 	conns, pool := p.conns, p.pool
 	p.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Close()
+		closeWithin(c, closeLimit)
 	}
 	if !p.Wait(Patience) {
 		p.env.T.Errorf("%s: a service loop did not return within %v after the test ended (does it watch ctx.Done()?)%s",
@@ -494,6 +494,27 @@ func (p *Process) stopLoops() {
 	}
 	if pool != nil {
 		pool.Close()
+	}
+}
+
+// closeLimit bounds how long cleanup waits for a service's connection to close. A healthy broker answers in
+// milliseconds; a connection whose library is wedged (a Notify listener nobody reads blocks its reader) never does,
+// and the proxies are closed next anyway.
+const closeLimit = time.Second
+
+// closeWithin closes c, waiting at most limit for the broker's answer; a close still waiting then is left to finish
+// (or not) when the proxy closes.
+func closeWithin(c *amqp.Connection, limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		_ = c.Close()
+		close(done)
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
 	}
 }
 

@@ -47,3 +47,24 @@ func (e *Env) ServeHTTP(actor string, h http.Handler, r *http.Request) *httptest
 		stuckAt(goroutinesWith(labelHTTP, actor)))
 	return nil
 }
+
+// Labelled returns h run under actor's label, for a test that calls an HTTP handler itself (with its own deadline,
+// as a customer who gives up): when the handler hangs, StuckAt(actor) says where. Safe for concurrent requests.
+func Labelled(actor string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), pprof.Labels(labelHTTP, actor), func(context.Context) { h.ServeHTTP(w, r) })
+	})
+}
+
+// StuckAt says where the Labelled handlers of actor that have not returned yet are, in the lab's code: ": stuck at
+// clientui.go:42 in (*ClientUI).ServeHTTP", or "" when none of them is in the lab's code (it waits in a library
+// call the lab made, say, which the test's own story explains better) or none is running.
+func StuckAt(actor string) string {
+	gs := goroutinesWith(labelHTTP, actor)
+	for _, g := range gs {
+		if labDepth(g) > 0 {
+			return stuckAt(gs)
+		}
+	}
+	return ""
+}

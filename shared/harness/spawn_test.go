@@ -479,6 +479,24 @@ func TestStuckHTTPHandlerIsTheStory(t *testing.T) {
 	}
 }
 
+// A test that calls a Labelled handler itself, with its own deadline, can ask where the handler hangs.
+func TestStuckAtNamesTheLabLineOfAHungHandler(t *testing.T) {
+	stuck := Labelled("clientui", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hangServing() }))
+	go stuck.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/orders", nil))
+	defer httpGate.open()
+	want := fmt.Sprintf(": stuck at spawn_test.go:%d in hangServing", lineOf("hangServing"))
+	var got string
+	for deadline := time.Now().Add(Patience); time.Now().Before(deadline) && got != want; time.Sleep(5 * time.Millisecond) {
+		got = StuckAt("clientui")
+	}
+	if got != want {
+		t.Fatalf("StuckAt = %q, want %q", got, want)
+	}
+	if other := StuckAt("billing"); other != "" {
+		t.Fatalf("StuckAt of an actor with no handler running = %q, want \"\"", other)
+	}
+}
+
 // failureOf runs fail and returns the message it would have stopped the test with.
 func failureOf(env *Env, fail func()) string {
 	real := env.T

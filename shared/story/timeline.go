@@ -96,6 +96,17 @@ func (tl *Timeline) Entries() []Entry {
 	return append([]Entry(nil), tl.entries...)
 }
 
+// Quiet returns how long ago the last entry was recorded (since the timeline started, when there is none).
+func (tl *Timeline) Quiet() time.Duration {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	now := time.Since(tl.start)
+	if len(tl.entries) == 0 {
+		return now
+	}
+	return now - tl.entries[len(tl.entries)-1].At
+}
+
 // ShowSetUp keeps the declares, binds and consumers in the printed timeline: call it before failing when the
 // failure is about the topology itself (a binding, a prefetch), so the summary line does not hide what matters.
 func (tl *Timeline) ShowSetUp() {

@@ -3,7 +3,9 @@
 // Why this fix: an exchange drops a message it cannot route, and a plain publish never hears about it. Sales now
 // publishes OrderPlaced as mandatory on a channel in confirm mode: the broker returns an unroutable message
 // (basic.return) before it confirms it, so once the confirm is in, Sales knows whether a return came and reports
-// ErrUnroutable instead of believing the event went somewhere. This is one good answer, not the only one: an
+// ErrUnroutable instead of believing the event went somewhere. It takes returns while it waits, and matches them by
+// MessageId, so the late return of a publish whose caller gave up neither holds up the library nor is blamed on the
+// next event. This is one good answer, not the only one: an
 // alternate exchange on shop.events would catch unroutable events in a queue of their own for someone to look at.
 
 package pubsub
@@ -39,7 +41,7 @@ func NewSales(conn *amqp.Connection, names Names) (*Sales, error) {
 	if err := ch.Confirm(false); err != nil { // noWait=false
 		return nil, fmt.Errorf("confirm mode: %w", err)
 	}
-	// Buffered, and drained after each publish: the library gives up on a listener that does not take a return.
+	// Buffered, and taken while each publish waits for its confirm: the library waits for a return to be taken.
 	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
 	exchange := names(EventsExchange)
 	if err := DeclareEvents(ch, exchange); err != nil {
@@ -73,33 +75,46 @@ func (s *Sales) PublishOrderPlaced(ctx context.Context, ev shop.OrderPlaced) err
 	if err != nil {
 		return fmt.Errorf("publish OrderPlaced %s: %w", ev.OrderID, err)
 	}
-	// The broker sends basic.return before the confirm of the same message, so after the confirm a return is
-	// either already waiting in s.returns or never coming.
-	acked, err := confirm.WaitContext(ctx)
+	returned, err := s.await(ctx, confirm, id)
 	if err != nil {
 		return fmt.Errorf("wait for the confirm of OrderPlaced %s: %w", ev.OrderID, err)
 	}
-	if !acked {
+	if !confirm.Acked() {
 		return fmt.Errorf("the broker refused OrderPlaced %s", ev.OrderID)
 	}
-	return s.checkReturned(id)
+	if returned != nil {
+		return fmt.Errorf("publish %s with key %q: %w (%d %s)", id, returned.RoutingKey, ErrUnroutable,
+			returned.ReplyCode, returned.ReplyText)
+	}
+	return nil
 }
 
-// checkReturned reports ErrUnroutable if the broker returned the message with this id. It takes every return that
-// is waiting, so none is left to be mistaken for a later publish's.
-func (s *Sales) checkReturned(id string) error {
-	var err error
+// await waits for the broker's confirm of the message with this id, at most until ctx is done, and returns the
+// message's return if the broker sent one. Meanwhile it takes every return that comes in, a late one of a publish
+// whose caller gave up too: the library waits for a return to be taken, and holds every confirm behind it. The
+// broker sends a message's return before its confirm, so once the confirm is in, the return is taken or waiting.
+func (s *Sales) await(ctx context.Context, confirm *amqp.DeferredConfirmation, id string) (*amqp.Return, error) {
+	var own *amqp.Return
+	take := func(r amqp.Return) {
+		if r.MessageId == id { // a return names its message; an earlier one's is not ours
+			own = &r
+		}
+	}
 	for {
 		select {
 		case r, open := <-s.returns:
-			if !open { // the channel closed: no more returns will come
-				return err
+			if !open { // the channel closed: no more returns, and the confirm resolves as not acked
+				s.returns = nil
+				continue
 			}
-			if r.MessageId == id {
-				err = fmt.Errorf("publish %s with key %q: %w (%d %s)", id, r.RoutingKey, ErrUnroutable, r.ReplyCode, r.ReplyText)
+			take(r)
+		case <-confirm.Done():
+			for len(s.returns) > 0 {
+				take(<-s.returns)
 			}
-		default:
-			return err
+			return own, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -3,8 +3,9 @@
 // Why this fix: a publish that returns nil has only reached the socket; the broker may refuse the message (Sales'
 // queue is full) or never see it (the network dies on the way). ClientUI's channel is now in confirm mode, and
 // PlaceOrder waits for the broker's answer to its own message, within the customer's deadline, before promising
-// anything: an ack means the broker has the order (for a persistent message on a durable queue: on disk); a nack, a
-// closed channel or no answer in time means it may not, and the customer gets an error page instead of a false 202.
+// anything: an ack means the broker has the order (for a persistent message on a durable queue: on disk), unless it
+// returned the mandatory message first for want of a queue; a return, a nack, a closed channel or no answer in time
+// means it may not, and the customer gets an error page instead of a false 202.
 // A confirm that never came also leaves the channel in doubt, so ClientUI gives up on its connection and the next
 // order starts over on a fresh one. This is one good answer, not the only one: ClientUI could retry on a fresh
 // connection before giving up (a retry may duplicate an order whose ack was lost, which lab 5 handles), or keep many
@@ -39,11 +40,12 @@ type Dialer func() (*amqp.Connection, error)
 // opens new ones when they are gone. It is safe for concurrent use: requests take turns on the channel, because a
 // Channel is not safe for concurrent use.
 type ClientUI struct {
-	dial  Dialer
-	queue SalesQueue
-	mu    sync.Mutex // guards conn and ch, and serialises the publishes on ch
-	conn  *amqp.Connection
-	ch    *amqp.Channel
+	dial    Dialer
+	queue   SalesQueue
+	mu      sync.Mutex // guards conn, ch and returns, and serialises the publishes on ch
+	conn    *amqp.Connection
+	ch      *amqp.Channel
+	returns <-chan amqp.Return // the messages published on ch that the broker had no queue for
 }
 
 // NewClientUI returns a ClientUI that reaches the broker through dial and sends orders to Sales' queue. It connects
@@ -78,11 +80,13 @@ func (c *ClientUI) channel() (*amqp.Channel, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("confirm mode: %w", err)
 	}
+	// Buffered, and drained after every confirm: the library gives up on a listener that does not take a return.
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
 	if err := DeclareSalesQueue(ch, c.queue); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
-	c.conn, c.ch = conn, ch
+	c.conn, c.ch, c.returns = conn, ch, returns
 	return ch, nil
 }
 
@@ -93,7 +97,7 @@ func (c *ClientUI) reset() {
 	if c.conn != nil {
 		_ = c.conn.CloseDeadline(time.Now().Add(closeWait))
 	}
-	c.conn, c.ch = nil, nil
+	c.conn, c.ch, c.returns = nil, nil, nil
 }
 
 // Close closes ClientUI's channel and connection. Closing the channel is a round trip on it, so when Close returns
@@ -130,7 +134,7 @@ func (c *ClientUI) PlaceOrder(ctx context.Context, cmd shop.PlaceOrder) error {
 	confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",           // exchange: the default exchange routes by queue name
 		c.queue.Name, // routing key: Sales' queue
-		false,        // mandatory
+		true,         // mandatory: return it to us if no queue is bound for it
 		false,        // immediate
 		amqp.Publishing{
 			MessageId:    "place-" + cmd.OrderID,
@@ -163,5 +167,28 @@ func (c *ClientUI) confirmed(ctx context.Context, confirm *amqp.DeferredConfirma
 	if !acked {
 		return fmt.Errorf("send PlaceOrder %s: %w (refused, or the connection was lost first)", orderID, errNotConfirmed)
 	}
-	return nil
+	return c.checkReturned("place-"+orderID, orderID)
+}
+
+// errUnroutable means the broker had no queue for a message: it dropped it, and acked it all the same.
+var errUnroutable = errors.New("the broker had no queue for it")
+
+// checkReturned reports errUnroutable if the broker returned the message with this id. The broker sends a return
+// before the ack of the same message, so once the ack is in, the return is waiting in c.returns or never coming. It
+// takes every return waiting, so none is left to be mistaken for a later order's. The caller holds c.mu.
+func (c *ClientUI) checkReturned(id, orderID string) error {
+	var err error
+	for {
+		select {
+		case r, open := <-c.returns:
+			if !open { // the channel closed: no more returns will come
+				return err
+			}
+			if r.MessageId == id {
+				err = fmt.Errorf("send PlaceOrder %s: %w (%d %s)", orderID, errUnroutable, r.ReplyCode, r.ReplyText)
+			}
+		default:
+			return err
+		}
+	}
 }

@@ -1,7 +1,7 @@
 // Mistake transient-message: the PlaceOrder was published without DeliveryMode persistent, so a broker restart while
 // Sales is down loses it
 // The queue is durable, so the attendee believes what is in it is too; the line about persistent messages is easy to
-// skim.
+// skim. It follows the last hint, which sets no Type either: the story must still name the order.
 
 package coupling
 
@@ -65,7 +65,6 @@ func (c *ClientUI) sendToSales(ctx context.Context, cmd shop.PlaceOrder) error {
 		false,        // immediate
 		amqp.Publishing{
 			MessageId:   "place-" + cmd.OrderID,
-			Type:        cmd.MessageType(),
 			ContentType: shop.ContentType,
 			Body:        body,
 		})

@@ -1,0 +1,160 @@
+// Mistake return-ignored: ClientUI publishes mandatory and waits for the ack, but never looks for the return, so an
+// order the broker had no queue for is promised
+// The attendee remembers from lab 2 that mandatory is what makes the broker speak up about an unroutable message,
+// and takes the broker's answer to be the ack: a returned message is acked too.
+
+package confirms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"msglabs/shared/shop"
+)
+
+// sendTimeout bounds how long placing one order may take: the customer is waiting for the answer.
+const sendTimeout = time.Second
+
+// closeWait bounds how long ClientUI waits for the broker to acknowledge closing a connection it gives up on: on a
+// network that went silent, that answer never comes.
+const closeWait = 100 * time.Millisecond
+
+// Dialer opens a new connection to the broker.
+type Dialer func() (*amqp.Connection, error)
+
+// ClientUI is the shop's web front end. Its POST /orders handler calls PlaceOrder and answers 202 Accepted when it
+// returns nil, an error page otherwise. ClientUI owns its broker connection and its one publishing channel, and
+// opens new ones when they are gone. It is safe for concurrent use: requests take turns on the channel, because a
+// Channel is not safe for concurrent use.
+type ClientUI struct {
+	dial  Dialer
+	queue SalesQueue
+	mu    sync.Mutex // guards conn and ch, and serialises the publishes on ch
+	conn  *amqp.Connection
+	ch    *amqp.Channel
+}
+
+// NewClientUI returns a ClientUI that reaches the broker through dial and sends orders to Sales' queue. It connects
+// at once, so a broker it cannot reach is an error here rather than on the first order.
+func NewClientUI(dial Dialer, queue SalesQueue) (*ClientUI, error) {
+	c := &ClientUI{dial: dial, queue: queue}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.channel(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// channel returns ClientUI's publishing channel, first opening a connection and a channel when there are none or
+// the old ones were closed (a cut network, a broker restart). The caller holds c.mu.
+func (c *ClientUI) channel() (*amqp.Channel, error) {
+	if c.ch != nil && !c.ch.IsClosed() && !c.conn.IsClosed() {
+		return c.ch, nil
+	}
+	c.reset()
+	conn, err := c.dial()
+	if err != nil {
+		return nil, fmt.Errorf("connect to the broker: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil { // noWait=false: the broker now acks or nacks every message on ch
+		_ = conn.Close()
+		return nil, fmt.Errorf("confirm mode: %w", err)
+	}
+	if err := DeclareSalesQueue(ch, c.queue); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	c.conn, c.ch = conn, ch
+	return ch, nil
+}
+
+// reset gives up on the current connection and channel: the next order starts over on fresh ones. It does not wait
+// for the broker longer than closeWait, since a connection worth giving up on may never answer. The caller holds
+// c.mu.
+func (c *ClientUI) reset() {
+	if c.conn != nil {
+		_ = c.conn.CloseDeadline(time.Now().Add(closeWait))
+	}
+	c.conn, c.ch = nil, nil
+}
+
+// Close closes ClientUI's channel and connection. Closing the channel is a round trip on it, so when Close returns
+// the broker has dealt with every message published on it.
+func (c *ClientUI) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch == nil {
+		return nil
+	}
+	err := c.ch.Close()
+	c.reset()
+	if err != nil {
+		return fmt.Errorf("close channel: %w", err)
+	}
+	return nil
+}
+
+// PlaceOrder sends Sales a PlaceOrder command and waits for the broker's confirm. A nil error is a promise to the
+// customer, "we have your order", kept by the broker's ack.
+func (c *ClientUI) PlaceOrder(ctx context.Context, cmd shop.PlaceOrder) error {
+	body, err := shop.Encode(cmd)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, err := c.channel()
+	if err != nil {
+		return fmt.Errorf("send PlaceOrder %s: %w", cmd.OrderID, err)
+	}
+	confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
+		"",           // exchange: the default exchange routes by queue name
+		c.queue.Name, // routing key: Sales' queue
+		true,         // mandatory: the broker will not take a message it has no queue for
+		false,        // immediate
+		amqp.Publishing{
+			MessageId:    "place-" + cmd.OrderID,
+			Type:         cmd.MessageType(),
+			ContentType:  shop.ContentType,
+			DeliveryMode: amqp.Persistent, // written to disk, survives a broker restart
+			Body:         body,
+		})
+	if err != nil {
+		c.reset() // the channel may be broken: the next order starts over
+		return fmt.Errorf("send PlaceOrder %s: %w", cmd.OrderID, err)
+	}
+	return c.confirmed(ctx, confirm, cmd.OrderID)
+}
+
+// errNotConfirmed means the broker did not ack a message: it refused it (a negative confirm), or the channel closed
+// before it answered. Either way it may not have the message.
+var errNotConfirmed = errors.New("the broker did not confirm it")
+
+// confirmed waits for the broker's answer to one publish, at most until ctx is done. Only an ack is a yes. No answer
+// in time means the broker may or may not have the order, and the channel it went out on may be stuck (a network
+// that went silent): ClientUI gives up on it, so the next order starts over on a fresh connection. The caller holds
+// c.mu.
+func (c *ClientUI) confirmed(ctx context.Context, confirm *amqp.DeferredConfirmation, orderID string) error {
+	acked, err := confirm.WaitContext(ctx)
+	if err != nil {
+		c.reset()
+		return fmt.Errorf("no confirm for PlaceOrder %s in time: %w", orderID, err)
+	}
+	if !acked {
+		return fmt.Errorf("send PlaceOrder %s: %w (refused, or the connection was lost first)", orderID, errNotConfirmed)
+	}
+	return nil // acked: the broker has it
+}
