@@ -111,7 +111,7 @@ func TestRolledBackOrderIsNeverAnnounced(t *testing.T) {
 		w.mustPlace(context.Background(), second, id)
 		w.env.SettleFor(relayQuiet, func() bool { // every copy published so far has been delivered and acked
 			return slices.Contains(w.chargedOrders(), id) && w.env.Int(`SELECT count(*) FROM outbox`) == 0 &&
-				w.env.MustDepth(w.queue) == 0 && w.env.Unacked() == 0
+				w.env.Idle(w.queue)
 		}, w.queue)
 	}
 	w.judge("Sales died as it committed o-1: the commit never reached the database, so o-1 was rolled back; then " +
