@@ -51,6 +51,44 @@ func TestBilledAgainIsShippedOnce(t *testing.T) {
 		"Shipping's inbox saw these OrderBilled ids: "+strings.Join(env.Strings(`SELECT message_id FROM shipping_inbox ORDER BY message_id`), ", "))
 }
 
+// Billing charges o-1 and dies right after the charge commits, before it publishes OrderBilled. The broker
+// redelivers m-1 to the restarted Billing, which finds the charge in its inbox and must still bill it: the first
+// attempt's OrderBilled never left. Shipping must send one parcel. (This passes in the starter; it fails when a
+// redelivery that charges nothing publishes nothing.)
+func TestBillingDiesBeforeItBillsStillShips(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(BillingSchema)
+	env.Exec(ShippingSchema)
+	events, billingQ, shippingQ := env.Name("events"), env.Name("billing"), env.Name("shipping")
+	declare(env, events, billingQ, "OrderPlaced")
+	declare(env, events, shippingQ, "OrderBilled")
+	startShipping(env, shippingQ)
+
+	billing := startBilling(env, "billing", events, billingQ)
+	billing.CrashOn(fault.AfterCommitTo("charges", 1))
+	env.Publisher("sales").SendWithID("m-1", events, "OrderPlaced", shop.OrderPlaced{OrderID: "o-1", Customer: "ann", Cents: 4200})
+	waitCrash(env, billing, "never committed the charge of m-1")
+	brokerNoticed(env, billingQ)
+
+	startBilling(env, "billing", events, billingQ) // billing#2: a new process
+	env.Settle(func() bool {
+		return env.Int(`SELECT count(*) FROM parcels`) > 0 && env.Idle(billingQ, shippingQ)
+	}, billingQ, shippingQ)
+
+	env.ExactlyOnce(charged, []string{"o-1"}, env.Strings(`SELECT order_id FROM charges`))
+	env.ExactlyOnce(shipped.Because("Billing died right after the charge of m-1 committed, before it published "+
+		"OrderBilled, and the restarted Billing (a new process) handled the redelivered m-1; Billing published: %s",
+		orNone(publishedBy(env, "billing"))), []string{"o-1"}, env.Strings(`SELECT order_id FROM parcels`))
+}
+
+// orNone joins ids, or says "nothing".
+func orNone(ids []string) string {
+	if len(ids) == 0 {
+		return "nothing"
+	}
+	return strings.Join(ids, ", ")
+}
+
 // The customer adds an item to order o-1 after it was placed: Sales sends a second OrderPlaced (m-2) for o-1, for
 // the addition. Billing charges both and bills both. Shipping must send two parcels (an order may go out in several),
 // and the shop's audit log, which records every event once with one inbox for all of them, must hold all four events.
