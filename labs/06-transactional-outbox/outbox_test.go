@@ -140,7 +140,11 @@ func TestLateCommitIsNotSkipped(t *testing.T) {
 		late.rollback()
 		w.judge("o-2 was stored while o-1's transaction was still open")
 	}
-	late.commit() // the relay's batch (o-2) is waiting for its confirm
+	// The relay's batch (o-2) is waiting for its confirm, which is on its way: hold it until o-1 has committed, so
+	// the commit lands in that wait however slow this machine is, then let it go.
+	sales.proc.Slow(fault.Down, harness.Patience)
+	late.commit()
+	sales.proc.Slow(fault.Down, 0)
 	w.env.SettleFor(relayQuiet, func() bool { return len(w.chargedOrders()) >= 2 }, w.queue)
 	w.judge("o-1's transaction wrote its outbox row (id 1) before o-2's (id 2) but committed after o-2 was published, " +
 		"while the relay waited for its confirm")

@@ -110,6 +110,8 @@ type Proxy struct {
 	opts   Options
 	fuse   *Fuse
 	delay  [2]atomic.Int64 // per Direction, nanoseconds added to every forwarded chunk
+	// retimed is closed (and replaced) by Slow, so a chunk already waiting out the old delay is timed again.
+	retimed atomic.Pointer[chan struct{}]
 
 	mu     sync.Mutex
 	links  map[*link]struct{}
@@ -150,6 +152,8 @@ func NewProxyWith(target string, o Options) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}
 	p := &Proxy{target: target, ln: ln, opts: o, fuse: o.Fuse, links: map[*link]struct{}{}}
+	retimed := make(chan struct{})
+	p.retimed.Store(&retimed)
 	if p.fuse == nil {
 		p.fuse = NewFuse(nil)
 	}
@@ -275,21 +279,29 @@ func (p *Proxy) half(l *link, dir Direction, src, dst net.Conn, tap io.Writer) {
 	}
 }
 
-// wait holds a chunk read at the given time until the direction's delay has passed (or the link ended).
+// wait holds a chunk read at the given time until the direction's delay has passed (or the link ended). When Slow
+// changes the delay meanwhile, the chunk is timed again with the new one.
 func (p *Proxy) wait(l *link, dir Direction, at time.Time) {
-	d := time.Duration(p.delay[dir].Load())
-	if d <= 0 {
-		return
-	}
-	wait := time.Until(at.Add(d))
-	if wait <= 0 {
-		return
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-l.done:
+	for {
+		retimed := *p.retimed.Load()
+		d := time.Duration(p.delay[dir].Load())
+		if d <= 0 {
+			return
+		}
+		wait := time.Until(at.Add(d))
+		if wait <= 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+			return
+		case <-l.done:
+			t.Stop()
+			return
+		case <-retimed:
+			t.Stop()
+		}
 	}
 }
 
@@ -416,9 +428,14 @@ func (p *Proxy) Blackhole() int {
 	return len(p.links)
 }
 
-// Slow delays every chunk forwarded in direction dir by d from now on (0 removes the delay), on open and new
-// connections alike. Chunks keep their order and are delayed, not spaced out: a burst arrives d late, all together.
-func (p *Proxy) Slow(dir Direction, d time.Duration) { p.delay[dir].Store(int64(d)) }
+// Slow delays every chunk forwarded in direction dir by d (0 removes the delay), on open and new connections alike.
+// Chunks keep their order and are delayed, not spaced out: a burst arrives d late, all together. A chunk already
+// waiting is timed again with d, so a long delay followed by Slow(dir, 0) holds a direction until the test lets it go.
+func (p *Proxy) Slow(dir Direction, d time.Duration) {
+	p.delay[dir].Store(int64(d))
+	next := make(chan struct{})
+	close(*p.retimed.Swap(&next))
+}
 
 // Refuse makes the proxy turn away new connections (true) or accept them again (false): the service is "down".
 func (p *Proxy) Refuse(refuse bool) {

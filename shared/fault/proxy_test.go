@@ -195,6 +195,35 @@ func TestSlowDelaysADirection(t *testing.T) {
 	}
 }
 
+// A long delay followed by Slow(dir, 0) holds a direction until the test lets it go: the chunks already waiting go
+// at once, in order.
+func TestSlowZeroReleasesWhatIsHeld(t *testing.T) {
+	srv := newLineServer(t)
+	px, err := NewProxy(srv.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	const hold = time.Minute
+	px.Slow(Up, hold)
+	c := dial(t, px.Addr())
+	io.WriteString(c, "held-1\n")
+	io.WriteString(c, "held-2\n")
+	if got := srv.next(staysAway); got != "" {
+		t.Fatalf("got %q while the direction was held", got)
+	}
+	start := time.Now()
+	px.Slow(Up, 0)
+	for _, want := range []string{"held-1", "held-2"} {
+		if got := srv.next(arrives); got != want {
+			t.Fatalf("after the release got %q, want %q", got, want)
+		}
+	}
+	if took := time.Since(start); took > hold/10 {
+		t.Fatalf("the held lines arrived %v after the release", took)
+	}
+}
+
 // endTap is a Tap that is told who ended its link.
 type endTap struct{ byTarget chan bool }
 

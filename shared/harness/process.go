@@ -426,7 +426,8 @@ func (p *Process) BrokerDown(down bool) {
 }
 
 // Slow adds latency to the process's broker link in one direction (fault.Up: what it sends, fault.Down: what it
-// receives): every chunk is delayed by d from now on, on open and new connections; 0 removes it.
+// receives): every chunk is delayed by d from now on, on open and new connections; 0 removes it. A chunk already
+// on its way is timed again with d: a long delay, then 0, holds what is in flight until the test lets it go.
 func (p *Process) Slow(dir fault.Direction, d time.Duration) {
 	px, err := p.brokerProxy()
 	if err != nil {
