@@ -77,6 +77,7 @@ func TestGatewayBusyIsRetriedLater(t *testing.T) {
 
 	w.env.EventuallyWithin(retryBound, func() bool { return w.gw.paid(o1) && w.gw.paid(o2) || w.parked() > 0 || w.broken() })
 	w.judgeRetries(o1, o2)
+	w.jittered(o1)
 	w.mustBeBilled(o1, o2)
 	first, second := w.deliveries(o1), w.acks(o2)
 	if len(first) > 1 && len(second) > 0 && second[0] > first[1] {
@@ -502,6 +503,38 @@ func (w *world) heldBySchedule(orderID string) {
 	}
 }
 
+// jittered fails the test unless each retry copy of the order carried its own expiration (a per-message TTL), within
+// ±Jitter of the schedule's wait for that retry, and not all of them exactly the schedule's waits. The k-th copy
+// Billing published is retry k (the test that calls it crashes nothing). A copy's TTL is what the broker holds it
+// for, so this judges the wait Billing asked for, not how fast the broker was.
+func (w *world) jittered(orderID string) {
+	w.env.T.Helper()
+	var ttls, waits []time.Duration
+	for _, e := range w.billingEntries(orderID) {
+		if e.Kind == story.Publish && e.TTL > 0 && len(ttls) < DelayedRetries {
+			ttls, waits = append(ttls, e.TTL), append(waits, RetryDelay(len(ttls)+1))
+		}
+	}
+	inStep := len(ttls) == DelayedRetries
+	for k, ttl := range ttls {
+		lo := time.Duration(float64(waits[k])*(1-Jitter)) - time.Millisecond // whole milliseconds on the wire
+		hi := time.Duration(float64(waits[k])*(1+Jitter)) + time.Millisecond
+		if ttl < lo || ttl > hi {
+			w.env.FailWith(story.Stalled, []string{fmt.Sprintf("the expirations of %s's retry copies: %s", orderID,
+				durations(ttls))}, "order %s's retry copy %d was to wait %v; the gateway asked for %v ±%.0f%% (its "+
+				"schedule: %s): the jitter moves a wait by a share of itself, never below %v or above %v",
+				orderID, k+1, ttl, waits[k], Jitter*100, schedule(), lo+time.Millisecond, hi-time.Millisecond)
+		}
+		inStep = inStep && ttl == waits[k]
+	}
+	if inStep {
+		w.env.FailWith(story.Stalled, []string{fmt.Sprintf("the expirations of %s's retry copies: %s", orderID,
+			durations(ttls))}, "every retry copy of order %s waited exactly the schedule's wait (%s), without jitter: "+
+			"orders the gateway turns away together come back together, and hit it together again; move each wait "+
+			"by up to ±%.0f%% (withJitter)", orderID, schedule(), Jitter*100)
+	}
+}
+
 // stormNeverParked fails the test if an order was retried at once so often that it never got near the error queue.
 func (w *world) stormNeverParked(orderID string) {
 	w.env.T.Helper()
@@ -596,6 +629,13 @@ func (w *world) checkParked(orderID string) {
 	if err := shop.Decode(d.Body, &order); err != nil || order.OrderID != orderID || d.MessageId != billID(orderID) {
 		w.env.Fail(story.Lost, "the error queue holds message %q (%q) instead of order %s's %s", d.MessageId, d.Body,
 			orderID, billID(orderID))
+	}
+	billOrder := (shop.BillOrder{}).MessageType()
+	if d.DeliveryMode != amqp.Persistent || d.Type != billOrder || d.ContentType != shop.ContentType {
+		w.env.Fail(story.Lost, "order %s reached the error queue as a different message (delivery mode %d, type %q, "+
+			"content type %q; Sales sent %d, %q, %q): a transient copy is lost when the broker restarts, and one "+
+			"without its type is a message nobody can read; copy every property (copyOf)", orderID, d.DeliveryMode,
+			d.Type, d.ContentType, amqp.Persistent, billOrder, shop.ContentType)
 	}
 	if got, _ := d.Headers[traceHeader].(string); got != trace(orderID) {
 		w.env.Fail(story.Lost, "order %s reached the error queue without Sales' %q header (headers: %v): the copy must "+
