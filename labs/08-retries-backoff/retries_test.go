@@ -379,6 +379,7 @@ func (w *world) judgeRetries(orders ...string) {
 		w.gw.failStorm(id, w.retriedAtOnceWhy(id))
 	}
 	w.copiesAreTheSameMessage()
+	w.queuesFixed()
 	for _, o := range orders {
 		w.confirmedBeforeAck(o)
 	}
@@ -410,6 +411,27 @@ func (w *world) copiesAreTheSameMessage() {
 			"Billing published a retry copy as a new message (message id %q): should the original's ack be lost after "+
 				"that, the order comes back twice under two ids, and no inbox (lab 5) can tell the copies apart, so the "+
 				"customer is charged twice; a copy keeps the original's MessageId and headers", e.Message)
+	}
+}
+
+// queuesFixed fails the test if Billing declared more queues than its topology has: its own, one delay queue per
+// delayed retry, the error queue. Queues made per message (or per order) grow with the traffic, and every queue
+// costs the broker memory and a process: a busy day of retries fills it with thousands of them.
+func (w *world) queuesFixed() {
+	w.env.T.Helper()
+	declared := map[string]bool{}
+	var names []string
+	for _, e := range w.env.Timeline.Entries() {
+		if e.Kind == story.Declare && strings.HasPrefix(e.Actor, "billing") && !declared[e.Peer] {
+			declared[e.Peer] = true
+			names = append(names, e.Peer)
+		}
+	}
+	if most := 1 + DelayedRetries + 1; len(names) > most {
+		w.env.FailWith(story.Stalled, []string{"Billing declared: " + strings.Join(names, ", ")},
+			"Billing declared %d queues, more than its topology needs (%d: its own, one delay queue per delayed retry, "+
+				"the error queue): queues made for each message grow with the traffic until the broker runs out of "+
+				"memory; declare the delay queues once, in Setup, one per wait", len(names), most)
 	}
 }
 
