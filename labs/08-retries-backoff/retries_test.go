@@ -149,7 +149,9 @@ func TestCrashAsTheRetryIsHandedOverLosesNothing(t *testing.T) {
 
 // The gateway turns o-3 away for good. Billing is restarted (a new process, with no memory of the old one) just as
 // o-3 comes back for its second delayed retry. o-3 must still get exactly its three delayed retries, on schedule,
-// and then wait in the error queue, unchanged, saying how often it was retried.
+// and then wait in the error queue, unchanged, saying how often it was retried. Sales held o-3 for its fraud check
+// in a delay queue of its own first, so o-3 reaches Billing dead-lettered once already (its x-death header says so):
+// that wait is not one of Billing's retries.
 func TestGatewayDownGoesToErrorQueue(t *testing.T) {
 	w := newWorld(harness.New(t))
 	o3 := shop.OrderID(3)
@@ -157,7 +159,7 @@ func TestGatewayDownGoesToErrorQueue(t *testing.T) {
 	first := w.startBilling("billing")
 	first.CrashOn(fault.AfterDeliveryOf(billID(o3), DelayedRetries))
 
-	w.send(shop.BillOrder{OrderID: o3, Cents: 990})
+	w.sendAfterFraudCheck(shop.BillOrder{OrderID: o3, Cents: 990})
 	done := func() bool { return w.parked() > 0 || w.retriedAfterLast(o3) || w.dropped(o3) || w.broken() }
 	w.env.EventuallyWithin(retryBound, func() bool { return first.Dead() || done() })
 	if first.Dead() && !done() {
@@ -172,6 +174,12 @@ func TestGatewayDownGoesToErrorQueue(t *testing.T) {
 	w.judgeRetries(o3)
 	w.neverParked(o3)
 	w.checkParked(o3)
+	if tries := len(w.deliveries(o3)); tries != 1+DelayedRetries {
+		w.env.FailWith(story.Lost, []string{fmt.Sprintf("the broker held o-3's retries: %s", durations(w.holds(o3)))},
+			"order o-3 reached the error queue after %d tries, not after its first try and %d delayed retries: Billing "+
+				"counted something else as a retry (the broker's x-death header also counts Sales' own hold), and gave "+
+				"up early; count Billing's retries in a header of Billing's own", tries, DelayedRetries)
+	}
 }
 
 // world is one test's shop around Billing: its queue, the gateway, and the orders sent.
@@ -225,6 +233,12 @@ func billID(orderID string) string { return "bill-" + orderID }
 // send publishes BillOrders to Billing's queue as Sales does: persistent, confirmed, with a trace header.
 func (w *world) send(orders ...shop.BillOrder) {
 	w.env.T.Helper()
+	w.publish(w.queue, "", orders...)
+}
+
+// publish sends BillOrders as Sales does to a queue, with an expiration ("" for none).
+func (w *world) publish(queue, expiration string, orders ...shop.BillOrder) {
+	w.env.T.Helper()
 	for _, o := range orders {
 		body, err := shop.Encode(o)
 		if err != nil {
@@ -232,15 +246,36 @@ func (w *world) send(orders ...shop.BillOrder) {
 		}
 		id := billID(o.OrderID)
 		w.sent[id]++
-		w.sales.Raw("", w.queue, amqp.Publishing{
+		w.sales.Raw("", queue, amqp.Publishing{
 			MessageId:    id,
 			Type:         o.MessageType(),
 			ContentType:  shop.ContentType,
 			DeliveryMode: amqp.Persistent,
+			Expiration:   expiration,
 			Headers:      amqp.Table{traceHeader: trace(o.OrderID)},
 			Body:         body,
 		})
 	}
+}
+
+// sendAfterFraudCheck sends BillOrders as Sales does (send), through Sales' fraud-check hold: a queue nobody consumes,
+// whose expired messages are dead-lettered to Billing's queue. Each order waits there a millisecond.
+func (w *world) sendAfterFraudCheck(orders ...shop.BillOrder) {
+	w.env.T.Helper()
+	hold := w.env.Name("sales-fraud-check")
+	ch, err := w.env.Process("sales").MustDial().Channel()
+	if err != nil {
+		w.env.T.Fatalf("open channel: %v", err)
+	}
+	defer ch.Close()
+	_, err = ch.QueueDeclare(hold, true, false, false, false, amqp.Table{ // durable, autoDelete, exclusive, noWait
+		"x-dead-letter-exchange":    "",
+		"x-dead-letter-routing-key": w.queue,
+	})
+	if err != nil {
+		w.env.T.Fatalf("declare Sales' fraud-check hold: %v", err)
+	}
+	w.publish(hold, "1", orders...) // expires after 1 ms
 }
 
 // trace is the trace header Sales gives an order's BillOrder.
