@@ -568,8 +568,16 @@ func (w *world) jittered(orderID string) {
 	w.env.T.Helper()
 	var ttls, waits []time.Duration
 	for _, e := range w.billingEntries(orderID) {
-		if e.Kind == story.Publish && e.TTL > 0 && len(ttls) < DelayedRetries {
+		if e.Kind == story.Publish && len(ttls) < DelayedRetries {
 			ttls, waits = append(ttls, e.TTL), append(waits, RetryDelay(len(ttls)+1))
+		}
+	}
+	for k, ttl := range ttls {
+		if ttl == 0 {
+			w.env.FailWith(story.Stalled, []string{fmt.Sprintf("the expirations of %s's retry copies: %s", orderID,
+				durations(ttls))}, "order %s's retry copy %d was published without an expiration of its own: a "+
+				"queue-wide TTL (x-message-ttl) gives every copy in that queue the same wait, so orders the gateway "+
+				"turns away together come back together; set each copy's Expiration to its jittered wait", orderID, k+1)
 		}
 	}
 	inStep := len(ttls) == DelayedRetries
