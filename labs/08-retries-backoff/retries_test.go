@@ -77,6 +77,7 @@ func TestGatewayBusyIsRetriedLater(t *testing.T) {
 
 	w.env.EventuallyWithin(retryBound, func() bool { return w.gw.paid(o1) && w.gw.paid(o2) || w.parked() > 0 || w.broken() })
 	w.judgeRetries(o1, o2)
+	w.jittered(o1)
 	w.mustBeBilled(o1, o2)
 	first, second := w.deliveries(o1), w.acks(o2)
 	if len(first) > 1 && len(second) > 0 && second[0] > first[1] {
@@ -148,7 +149,9 @@ func TestCrashAsTheRetryIsHandedOverLosesNothing(t *testing.T) {
 
 // The gateway turns o-3 away for good. Billing is restarted (a new process, with no memory of the old one) just as
 // o-3 comes back for its second delayed retry. o-3 must still get exactly its three delayed retries, on schedule,
-// and then wait in the error queue, unchanged, saying how often it was retried.
+// and then wait in the error queue, unchanged, saying how often it was retried. Sales held o-3 for its fraud check
+// in a delay queue of its own first, so o-3 reaches Billing dead-lettered once already (its x-death header says so):
+// that wait is not one of Billing's retries.
 func TestGatewayDownGoesToErrorQueue(t *testing.T) {
 	w := newWorld(harness.New(t))
 	o3 := shop.OrderID(3)
@@ -156,7 +159,7 @@ func TestGatewayDownGoesToErrorQueue(t *testing.T) {
 	first := w.startBilling("billing")
 	first.CrashOn(fault.AfterDeliveryOf(billID(o3), DelayedRetries))
 
-	w.send(shop.BillOrder{OrderID: o3, Cents: 990})
+	w.sendAfterFraudCheck(shop.BillOrder{OrderID: o3, Cents: 990})
 	done := func() bool { return w.parked() > 0 || w.retriedAfterLast(o3) || w.dropped(o3) || w.broken() }
 	w.env.EventuallyWithin(retryBound, func() bool { return first.Dead() || done() })
 	if first.Dead() && !done() {
@@ -171,6 +174,12 @@ func TestGatewayDownGoesToErrorQueue(t *testing.T) {
 	w.judgeRetries(o3)
 	w.neverParked(o3)
 	w.checkParked(o3)
+	if tries := len(w.deliveries(o3)); tries != 1+DelayedRetries {
+		w.env.FailWith(story.Lost, []string{fmt.Sprintf("the broker held o-3's retries: %s", durations(w.holds(o3)))},
+			"order o-3 reached the error queue after %d tries, not after its first try and %d delayed retries: Billing "+
+				"counted something else as a retry (the broker's x-death header also counts Sales' own hold), and gave "+
+				"up early; count Billing's retries in a header of Billing's own", tries, DelayedRetries)
+	}
 }
 
 // world is one test's shop around Billing: its queue, the gateway, and the orders sent.
@@ -224,6 +233,12 @@ func billID(orderID string) string { return "bill-" + orderID }
 // send publishes BillOrders to Billing's queue as Sales does: persistent, confirmed, with a trace header.
 func (w *world) send(orders ...shop.BillOrder) {
 	w.env.T.Helper()
+	w.publish(w.queue, "", orders...)
+}
+
+// publish sends BillOrders as Sales does to a queue, with an expiration ("" for none).
+func (w *world) publish(queue, expiration string, orders ...shop.BillOrder) {
+	w.env.T.Helper()
 	for _, o := range orders {
 		body, err := shop.Encode(o)
 		if err != nil {
@@ -231,15 +246,36 @@ func (w *world) send(orders ...shop.BillOrder) {
 		}
 		id := billID(o.OrderID)
 		w.sent[id]++
-		w.sales.Raw("", w.queue, amqp.Publishing{
+		w.sales.Raw("", queue, amqp.Publishing{
 			MessageId:    id,
 			Type:         o.MessageType(),
 			ContentType:  shop.ContentType,
 			DeliveryMode: amqp.Persistent,
+			Expiration:   expiration,
 			Headers:      amqp.Table{traceHeader: trace(o.OrderID)},
 			Body:         body,
 		})
 	}
+}
+
+// sendAfterFraudCheck sends BillOrders as Sales does (send), through Sales' fraud-check hold: a queue nobody consumes,
+// whose expired messages are dead-lettered to Billing's queue. Each order waits there a millisecond.
+func (w *world) sendAfterFraudCheck(orders ...shop.BillOrder) {
+	w.env.T.Helper()
+	hold := w.env.Name("sales-fraud-check")
+	ch, err := w.env.Process("sales").MustDial().Channel()
+	if err != nil {
+		w.env.T.Fatalf("open channel: %v", err)
+	}
+	defer ch.Close()
+	_, err = ch.QueueDeclare(hold, true, false, false, false, amqp.Table{ // durable, autoDelete, exclusive, noWait
+		"x-dead-letter-exchange":    "",
+		"x-dead-letter-routing-key": w.queue,
+	})
+	if err != nil {
+		w.env.T.Fatalf("declare Sales' fraud-check hold: %v", err)
+	}
+	w.publish(hold, "1", orders...) // expires after 1 ms
 }
 
 // trace is the trace header Sales gives an order's BillOrder.
@@ -378,6 +414,7 @@ func (w *world) judgeRetries(orders ...string) {
 		w.gw.failStorm(id, w.retriedAtOnceWhy(id))
 	}
 	w.copiesAreTheSameMessage()
+	w.queuesFixed()
 	for _, o := range orders {
 		w.confirmedBeforeAck(o)
 	}
@@ -409,6 +446,27 @@ func (w *world) copiesAreTheSameMessage() {
 			"Billing published a retry copy as a new message (message id %q): should the original's ack be lost after "+
 				"that, the order comes back twice under two ids, and no inbox (lab 5) can tell the copies apart, so the "+
 				"customer is charged twice; a copy keeps the original's MessageId and headers", e.Message)
+	}
+}
+
+// queuesFixed fails the test if Billing declared more queues than its topology has: its own, one delay queue per
+// delayed retry, the error queue. Queues made per message (or per order) grow with the traffic, and every queue
+// costs the broker memory and a process: a busy day of retries fills it with thousands of them.
+func (w *world) queuesFixed() {
+	w.env.T.Helper()
+	declared := map[string]bool{}
+	var names []string
+	for _, e := range w.env.Timeline.Entries() {
+		if e.Kind == story.Declare && strings.HasPrefix(e.Actor, "billing") && !declared[e.Peer] {
+			declared[e.Peer] = true
+			names = append(names, e.Peer)
+		}
+	}
+	if most := 1 + DelayedRetries + 1; len(names) > most {
+		w.env.FailWith(story.Stalled, []string{"Billing declared: " + strings.Join(names, ", ")},
+			"Billing declared %d queues, more than its topology needs (%d: its own, one delay queue per delayed retry, "+
+				"the error queue): queues made for each message grow with the traffic until the broker runs out of "+
+				"memory; declare the delay queues once, in Setup, one per wait", len(names), most)
 	}
 }
 
@@ -499,6 +557,46 @@ func (w *world) heldBySchedule(orderID string) {
 			w.gw.summary(orderID)},
 			"order %s's delayed retry %d came back after %v; the gateway asked for %v ±%.0f%% (its schedule: %s): %s",
 			orderID, n, hold.Round(time.Millisecond), want, Jitter*100, schedule(), why)
+	}
+}
+
+// jittered fails the test unless each retry copy of the order carried its own expiration (a per-message TTL), within
+// ±Jitter of the schedule's wait for that retry, and not all of them exactly the schedule's waits. The k-th copy
+// Billing published is retry k (the test that calls it crashes nothing). A copy's TTL is what the broker holds it
+// for, so this judges the wait Billing asked for, not how fast the broker was.
+func (w *world) jittered(orderID string) {
+	w.env.T.Helper()
+	var ttls, waits []time.Duration
+	for _, e := range w.billingEntries(orderID) {
+		if e.Kind == story.Publish && len(ttls) < DelayedRetries {
+			ttls, waits = append(ttls, e.TTL), append(waits, RetryDelay(len(ttls)+1))
+		}
+	}
+	for k, ttl := range ttls {
+		if ttl == 0 {
+			w.env.FailWith(story.Stalled, []string{fmt.Sprintf("the expirations of %s's retry copies: %s", orderID,
+				durations(ttls))}, "order %s's retry copy %d was published without an expiration of its own: a "+
+				"queue-wide TTL (x-message-ttl) gives every copy in that queue the same wait, so orders the gateway "+
+				"turns away together come back together; set each copy's Expiration to its jittered wait", orderID, k+1)
+		}
+	}
+	inStep := len(ttls) == DelayedRetries
+	for k, ttl := range ttls {
+		lo := time.Duration(float64(waits[k])*(1-Jitter)) - time.Millisecond // whole milliseconds on the wire
+		hi := time.Duration(float64(waits[k])*(1+Jitter)) + time.Millisecond
+		if ttl < lo || ttl > hi {
+			w.env.FailWith(story.Stalled, []string{fmt.Sprintf("the expirations of %s's retry copies: %s", orderID,
+				durations(ttls))}, "order %s's retry copy %d was to wait %v; the gateway asked for %v ±%.0f%% (its "+
+				"schedule: %s): the jitter moves a wait by a share of itself, never below %v or above %v",
+				orderID, k+1, ttl, waits[k], Jitter*100, schedule(), lo+time.Millisecond, hi-time.Millisecond)
+		}
+		inStep = inStep && ttl == waits[k]
+	}
+	if inStep {
+		w.env.FailWith(story.Stalled, []string{fmt.Sprintf("the expirations of %s's retry copies: %s", orderID,
+			durations(ttls))}, "every retry copy of order %s waited exactly the schedule's wait (%s), without jitter: "+
+			"orders the gateway turns away together come back together, and hit it together again; move each wait "+
+			"by up to ±%.0f%% (withJitter)", orderID, schedule(), Jitter*100)
 	}
 }
 
@@ -596,6 +694,13 @@ func (w *world) checkParked(orderID string) {
 	if err := shop.Decode(d.Body, &order); err != nil || order.OrderID != orderID || d.MessageId != billID(orderID) {
 		w.env.Fail(story.Lost, "the error queue holds message %q (%q) instead of order %s's %s", d.MessageId, d.Body,
 			orderID, billID(orderID))
+	}
+	billOrder := (shop.BillOrder{}).MessageType()
+	if d.DeliveryMode != amqp.Persistent || d.Type != billOrder || d.ContentType != shop.ContentType {
+		w.env.Fail(story.Lost, "order %s reached the error queue as a different message (delivery mode %d, type %q, "+
+			"content type %q; Sales sent %d, %q, %q): a transient copy is lost when the broker restarts, and one "+
+			"without its type is a message nobody can read; copy every property (copyOf)", orderID, d.DeliveryMode,
+			d.Type, d.ContentType, amqp.Persistent, billOrder, shop.ContentType)
 	}
 	if got, _ := d.Headers[traceHeader].(string); got != trace(orderID) {
 		w.env.Fail(story.Lost, "order %s reached the error queue without Sales' %q header (headers: %v): the copy must "+

@@ -19,6 +19,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"msglabs/shared/fault"
 	"msglabs/shared/harness"
 	"msglabs/shared/story"
 )
@@ -183,6 +184,30 @@ func TestAFailedStoreAnnouncesNothing(t *testing.T) {
 		}
 	}
 	env.ExactlyOnce(emailed, []string{inv.OrderID}, orderIDs(box.sent()), outcome)
+}
+
+// Billing dies right after it stored an invoice, as it hands InvoiceIssued to the broker (the message never arrives),
+// and its job runner, restarted, issues the same invoice again. That second try must go through, and the customer
+// must get the invoice, once: whatever the first try left behind must not stand in its way.
+func TestAnInvoiceIssuedAgainAfterACrashGoesOut(t *testing.T) {
+	env := harness.New(t)
+	env.Exec(Schema)
+	queue := env.Name("invoices")
+	box := startMailer(env, queue, 0)
+
+	inv := Invoice{OrderID: "o-6", PDF: fakePDF(smallInvoice, 6)}
+	first := newInvoicingAs(env, queue, "billing")
+	first.proc.CrashOn(fault.BeforePublishOf(fault.Msg{ID: "invoice-" + inv.OrderID}))
+	if outcome := first.issue(inv); outcome == issuedOK {
+		env.Fail(story.Lost, "Billing's Issue returned nil for order %s although Billing died as it published "+
+			"InvoiceIssued and the broker never got it", inv.OrderID)
+	}
+	env.Log("billing", "the job runner, restarted, issues the invoice for %s again", inv.OrderID)
+	outcome := newInvoicingAs(env, queue, "billing#2").issue(inv)
+
+	env.Settle(func() bool { return len(box.sent()) > 0 && env.Idle(queue) }, queue)
+	env.ExactlyOnce(emailed.Because("Billing died as it published the invoice for %s, after storing it, and issued it "+
+		"again once restarted", inv.OrderID), []string{inv.OrderID}, orderIDs(box.sent()), outcome)
 }
 
 // Step 2: schema evolution.
@@ -409,6 +434,7 @@ func declareInvoices(env *harness.Env, queue string) {
 // invoicing is Billing's invoicing job, as the tests run it: one Billing process with a confirm channel.
 type invoicing struct {
 	env      *harness.Env
+	proc     *harness.Process
 	invoicer *Invoicer
 	ch       *amqp.Channel
 }
@@ -416,8 +442,15 @@ type invoicing struct {
 // newInvoicing starts Billing's invoicing job for the invoices queue.
 func newInvoicing(env *harness.Env, queue string) *invoicing {
 	env.T.Helper()
-	billing := env.Process("billing")
-	return &invoicing{env: env, invoicer: &Invoicer{DB: billing.Pool(), Queue: queue}, ch: confirmChannel(env, billing)}
+	return newInvoicingAs(env, queue, "billing")
+}
+
+// newInvoicingAs starts Billing's invoicing job in the process called name (a restarted Billing: "billing#2").
+func newInvoicingAs(env *harness.Env, queue, name string) *invoicing {
+	env.T.Helper()
+	billing := env.Process(name)
+	return &invoicing{env: env, proc: billing, invoicer: &Invoicer{DB: billing.Pool(), Queue: queue},
+		ch: confirmChannel(env, billing)}
 }
 
 // issue has Billing issue inv and returns a sentence on how it went.

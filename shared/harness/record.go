@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"msglabs/shared/infra"
 	"msglabs/shared/story"
@@ -113,7 +115,7 @@ func (r *recorder) published(c *chanState, ev wire.Event) {
 	if peer == "" {
 		peer = ev.RoutingKey
 	}
-	r.record(story.Entry{Kind: story.Publish, Message: ev.Props.MessageID, Peer: r.env.Short(peer)},
+	r.record(story.Entry{Kind: story.Publish, Message: ev.Props.MessageID, Peer: r.env.Short(peer), TTL: ttl(ev)},
 		"published %s → %s%s", l, route(r.env.Short, ev.Exchange, ev.RoutingKey), publishFlags(ev))
 }
 
@@ -377,10 +379,22 @@ func publishFlags(ev wire.Event) string {
 	} else {
 		f = append(f, "transient")
 	}
+	if ev.Props.Expiration != "" {
+		f = append(f, "expires after "+ev.Props.Expiration+" ms")
+	}
 	if ev.Mandatory {
 		f = append(f, "mandatory")
 	}
 	return " (" + strings.Join(f, ", ") + ")"
+}
+
+// ttl is a published message's per-message expiration, 0 without one (or with one that is not a number of ms).
+func ttl(ev wire.Event) time.Duration {
+	ms, err := strconv.ParseInt(ev.Props.Expiration, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // transient marks a non-durable queue or exchange in a set-up summary.

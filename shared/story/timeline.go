@@ -60,6 +60,9 @@ type Entry struct {
 	// for a consumer what follows "billing consumes": `"billing" (manual ack, prefetch 1)`. Empty means Text; a
 	// consumer entry without one (a prefetch) is not listed.
 	Brief string
+	// TTL is a publish's per-message expiration (its Expiration property): how long a queue may hold the message
+	// before it expires. 0 without one.
+	TTL time.Duration
 }
 
 // Timeline records what happened during one test, in order. It is safe for concurrent use.

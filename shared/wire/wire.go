@@ -57,6 +57,7 @@ type Event struct {
 // Properties are the content properties the timeline cares about.
 type Properties struct {
 	ContentType, CorrelationID, ReplyTo, MessageID, Type string
+	Expiration                                           string // the per-message TTL in milliseconds, "" without one
 	DeliveryMode                                         uint8
 	Headers                                              map[string]string // string-valued headers only
 }
@@ -361,7 +362,7 @@ func (s *Stream) header(ch uint16, payload []byte) error {
 		props.ReplyTo = r.short()
 	}
 	if flags&propExpiration != 0 {
-		r.short() // expiration
+		props.Expiration = r.short()
 	}
 	if flags&propMessageID != 0 {
 		props.MessageID = r.short()
