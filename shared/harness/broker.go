@@ -127,7 +127,7 @@ func (e *Env) Idle(queues ...string) bool {
 			return false
 		}
 	}
-	return e.Unacked() == 0
+	return e.Unacked() == 0 // again: a delivery may have arrived while the depths were asked for
 }
 
 // QueueExists reports whether queue exists on the broker.

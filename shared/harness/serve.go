@@ -23,7 +23,7 @@ func (e *Env) ServeHTTP(actor string, h http.Handler, r *http.Request) *httptest
 	e.T.Helper()
 	rec := httptest.NewRecorder()
 	done := make(chan any, 1)
-	go pprof.Do(r.Context(), pprof.Labels(labelHTTP, actor), func(context.Context) {
+	go func() {
 		defer func() {
 			if v := recover(); v != nil {
 				done <- fmt.Sprintf("%v\n\n%s", v, debug.Stack())
@@ -31,8 +31,8 @@ func (e *Env) ServeHTTP(actor string, h http.Handler, r *http.Request) *httptest
 			}
 			done <- nil
 		}()
-		h.ServeHTTP(rec, r)
-	})
+		Labelled(actor, h).ServeHTTP(rec, r)
+	}()
 	t := time.NewTimer(Patience)
 	defer t.Stop()
 	select {

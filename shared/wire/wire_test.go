@@ -101,3 +101,15 @@ func TestBodyIsCappedButCounted(t *testing.T) {
 		t.Fatalf("got %d events, body %d bytes of %d", len(got), len(got[0].Body), got[0].BodySize)
 	}
 }
+
+// A publish's per-message TTL (the expiration property) is kept: lab 8 judges each retry copy's wait by it.
+func TestPublishKeepsItsExpiration(t *testing.T) {
+	method := cat(u16(classBasic), u16(methodBasicPublish), u16(0), short(""), short("billing.delay-3"), []byte{0})
+	header := cat(u16(classBasic), u16(0), u64(0), u16(propExpiration|propMessageID), short("270"), short("m-4"))
+	var got []Event
+	s := NewStream(false, func(e Event) { got = append(got, e) })
+	s.Write(cat([]byte("AMQP\x00\x00\x09\x01"), frame(frameMethod, 1, method), frame(frameHeader, 1, header)))
+	if len(got) != 1 || got[0].Props.Expiration != "270" || got[0].Props.MessageID != "m-4" {
+		t.Fatalf("events %+v, want one publish of m-4 that expires after 270 ms", got)
+	}
+}
