@@ -1,9 +1,11 @@
 package gotest
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,25 +32,30 @@ func execParallel(ctx context.Context, bin string, o Options, onEvent func(Event
 	reps := make([]*Report, len(o.Tests))
 	errs := make([]error, len(o.Tests))
 	parts := make([]string, len(o.Tests))
-	slots := make(chan struct{}, o.Processes)
-	var wg sync.WaitGroup
-	for i, test := range o.Tests {
-		if o.RunDir != "" {
+	if o.RunDir != "" {
+		for i, test := range o.Tests {
 			parts[i] = filepath.Join(o.RunDir, "."+LogName+"."+safeName(test))
 		}
+	}
+	next := make(chan int, len(o.Tests))
+	for _, i := range startOrder(o.Tests, o.Took) {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(o.Processes, len(o.Tests)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
+			for i := range next {
+				if err := ctx.Err(); err != nil {
+					errs[i] = err
+					continue
+				}
+				one := o
+				one.Tests = []string{o.Tests[i]}
+				reps[i], errs[i] = exec1(ctx, bin, one, serial, parts[i])
 			}
-			defer func() { <-slots }()
-			one := o
-			one.Tests = []string{test}
-			reps[i], errs[i] = exec1(ctx, bin, one, serial, parts[i])
 		}()
 	}
 	wg.Wait()
@@ -63,6 +70,29 @@ func execParallel(ctx context.Context, bin string, o Options, onEvent func(Event
 		}
 	}
 	return rep, nil
+}
+
+// startOrder returns the indexes of tests in the order they start: those that took longest before first, then
+// those never timed, in the order given (a stable sort, so equal times keep it too).
+func startOrder(tests []string, took map[string]time.Duration) []int {
+	order := make([]int, len(tests))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ta, okA := took[tests[a]]
+		tb, okB := took[tests[b]]
+		switch {
+		case okA && okB:
+			return cmp.Compare(tb, ta)
+		case okA:
+			return -1
+		case okB:
+			return 1
+		}
+		return 0
+	})
+	return order
 }
 
 // merge makes one report of the reports of single-test runs: each run's results for its own test (and subtests),

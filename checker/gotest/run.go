@@ -50,6 +50,10 @@ type Options struct {
 	// test instead of the sum of all. The tests must share no state (the harness gives each its own names and
 	// schema, as it does for thirty attendees on one broker). Results come in the order of Tests.
 	Processes int
+	// Took is how long each test took in an earlier run, by name, when known: with Processes, the tests that took
+	// longest start first, so the slowest one does not start last and set the run's length. Results still come in
+	// the order of Tests.
+	Took map[string]time.Duration
 }
 
 // Defaults of a run.

@@ -2,6 +2,7 @@ package gotest
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +197,19 @@ func TestShortFunc(t *testing.T) {
 		if got := shortFunc(in); got != want {
 			t.Errorf("shortFunc(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The tests that took longest before start first; tests never timed follow, in the order given.
+func TestTheSlowestTestsStartFirst(t *testing.T) {
+	tests := []string{"TestA", "TestB", "TestC", "TestD", "TestE"}
+	took := map[string]time.Duration{"TestB": 100 * time.Millisecond, "TestD": 2 * time.Second, "TestE": 100 * time.Millisecond}
+	got := startOrder(tests, took)
+	want := []int{3, 1, 4, 0, 2} // D, then B and E as given, then A and C never timed
+	if !slices.Equal(got, want) {
+		t.Fatalf("start order %v, want %v", got, want)
+	}
+	if got := startOrder(tests, nil); !slices.Equal(got, []int{0, 1, 2, 3, 4}) {
+		t.Fatalf("with no times: %v, want the order given", got)
 	}
 }

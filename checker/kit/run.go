@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"msglabs/checker/doctor"
@@ -81,6 +83,10 @@ type StepResult struct {
 	// Planted is the attendee's own test against the kit's planted bug, in a step where they write one; nil when
 	// the step has none, or when that run did not happen (their test did not pass on the kit's service first).
 	Planted *PlantedResult
+	// PlantedLater is set, in a step where the attendee writes a test, when their test passed on the kit's service
+	// but was not run against the planted bug yet: that waits until the steps before it pass or the attendee
+	// changes the step's files (see plantedNow). The step is not passed.
+	PlantedLater bool
 }
 
 // PlantedResult is a written test (lab.Written) run against the planted bug: the lab with the files of
@@ -195,11 +201,14 @@ func (k *Kit) Run(ctx context.Context, n int, o RunOptions, onEvent func(gotest.
 	if err := k.checkSeals(res); err != nil {
 		return nil, err
 	}
+	stopPlanted := k.prebuildPlanted(ctx, li.Lab, o)
+	defer stopPlanted()
 	rep, err := k.runGuarded(ctx, res, o, k.visibleOptions(li.Lab, o), onEvent)
 	if err != nil || rep == nil {
 		return res, err
 	}
 	res.Report, res.Kind = rep, rep.Kind()
+	k.saveTook(li.Number, rep)
 	k.judgeSteps(res)
 	if err := k.runPlanted(ctx, res, o); err != nil {
 		return res, err
@@ -291,6 +300,7 @@ func (k *Kit) visibleOptions(l lab.Lab, o RunOptions) gotest.Options {
 	// Each test in a binary of its own, several at once: a lab's verdict takes about its slowest test, not the sum
 	// (the tests are isolated from each other by their names and schemas, as thirty attendees' are).
 	opts.Processes = gotest.DefaultProcesses
+	opts.Took = k.lastTook(l.Number)
 	return opts
 }
 
@@ -393,6 +403,10 @@ func (k *Kit) runPlanted(ctx context.Context, res *RunResult, o RunOptions) erro
 		if t, ok := res.Report.Test(w.Test); !ok || t.Status != gotest.Pass {
 			continue // it fails (or did not run) on the kit's service: that is what the step shows
 		}
+		if !k.plantedNow(res, i) {
+			sr.PlantedLater, sr.Passed = true, false
+			continue
+		}
 		opts, err := k.plantedOptions(res.Lab, *w, o)
 		if err != nil {
 			return err
@@ -428,6 +442,60 @@ func JudgePlanted(w lab.Written, rep *gotest.Report) *PlantedResult {
 	return p
 }
 
+// plantedNow reports whether the written step res.Steps[i] is run against its planted bug in this run: once every
+// step before it passes, or as soon as the attendee has changed one of the step's files (they are writing the test
+// now, whichever step they are on). Until then the step waits its turn like every later step, and the attendee's
+// loop on an earlier step is spared a second build.
+func (k *Kit) plantedNow(res *RunResult, i int) bool {
+	if k.writing(res.Lab, res.Steps[i].Step) {
+		return true
+	}
+	for _, sr := range res.Steps[:i] {
+		if !sr.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// writing reports whether the attendee has changed any of a step's edit files from the shipped starter.
+func (k *Kit) writing(l lab.Lab, s lab.Step) bool {
+	for _, f := range s.Edit {
+		if seal.Changed(k.Catalog, l, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// prebuildPlanted starts building the test binaries of the lab's written steps against their planted bugs, for the
+// steps whose files the attendee has changed (see plantedNow), while the visible tests build and run: runPlanted needs one as soon as the attendee's test passes, and building it only
+// then would add a whole build to the wait for the verdict. runPlanted's own build then finds the binary up to date
+// (it waits for this one on the binary's lock). A failed build here says nothing: runPlanted builds again and
+// reports. The returned stop cancels what is still building and waits for it; call it when the run is over.
+func (k *Kit) prebuildPlanted(ctx context.Context, l lab.Lab, o RunOptions) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, s := range l.Steps {
+		if s.Written == nil || !k.writing(l, s) {
+			continue // judged only once the steps before it pass: built then, if it comes to that
+		}
+		opts, err := k.plantedOptions(l, *s.Written, o)
+		if err != nil {
+			continue // runPlanted meets the same error and reports it
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, _ = gotest.Build(ctx, opts, nil)
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // PlantedSubdir is the folder, in a lab's run folder, of the runs against its planted bugs.
 const PlantedSubdir = "planted"
 
@@ -447,8 +515,11 @@ func (k *Kit) plantedOptions(l lab.Lab, w lab.Written, o RunOptions) (gotest.Opt
 		return gotest.Options{}, fmt.Errorf("planted overlay: %w", err)
 	}
 	overlay := filepath.Join(dir, w.Planted+".json")
-	if err := os.WriteFile(overlay, data, 0o644); err != nil {
-		return gotest.Options{}, fmt.Errorf("planted overlay: %w", err)
+	// Written only when it changed: a build started by prebuildPlanted may be reading it.
+	if old, err := os.ReadFile(overlay); err != nil || !bytes.Equal(old, data) {
+		if err := os.WriteFile(overlay, data, 0o644); err != nil {
+			return gotest.Options{}, fmt.Errorf("planted overlay: %w", err)
+		}
 	}
 	opts := k.baseOptions(l, o)
 	opts.Tests, opts.Overlay, opts.RunDir = []string{w.Test}, overlay, dir

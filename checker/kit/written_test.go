@@ -55,3 +55,33 @@ func TestRunJudgesTheAttendeesTestAgainstThePlantedBug(t *testing.T) {
 		})
 	}
 }
+
+// While a step before it fails, a written step waits its turn: the attendee's shipped test is not run against the
+// planted bug (no second build in their loop on step 1) and the step is not passed. As soon as they change their
+// test file, it is run there, whichever step they are on.
+func TestAWrittenStepWaitsUntilItsTurnOrItsTestIsTouched(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test")
+	}
+	root := written(t)
+	k := open(t, root, true)
+	kittest.Write(t, root, map[string]string{"labs/04-written/work.go": kittest.Starter("written")})
+
+	res := run(t, k, 4, RunOptions{})
+	step := res.Steps[1]
+	if res.Steps[0].Passed || step.Planted != nil || !step.PlantedLater || step.Passed {
+		t.Fatalf("shipped test, step 1 failing: step 1 passed %v, planted %+v, later %v, step 2 passed %v; want the "+
+			"planted run put off and step 2 not passed", res.Steps[0].Passed, step.Planted, step.PlantedLater, step.Passed)
+	}
+
+	kittest.Write(t, root, map[string]string{"labs/04-written/mine_test.go": kittest.WrittenTest(100, "LOST: the discount is wrong")})
+	res = run(t, k, 4, RunOptions{})
+	step = res.Steps[1]
+	if step.PlantedLater || step.Planted == nil || !step.Planted.Caught {
+		t.Fatalf("changed test, step 1 failing: planted %+v, later %v; want it run against the planted bug and caught",
+			step.Planted, step.PlantedLater)
+	}
+	if res.Current != 1 || res.Passed() {
+		t.Fatalf("current step %d, passed %v: step 1 still fails", res.Current, res.Passed())
+	}
+}

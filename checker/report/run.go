@@ -129,6 +129,10 @@ func failures(s kit.StepResult) string {
 	if p := s.Planted; p != nil && !p.Caught {
 		parts = append(parts, p.Written.Test+" does not catch the planted bug yet")
 	}
+	if s.PlantedLater {
+		parts = append(parts, fmt.Sprintf("%s is run against the planted bug once the steps before it pass, or as soon "+
+			"as you change %s", s.Step.Written.Test, strings.Join(s.Step.Edit, ", ")))
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,23 @@ step 2 of 2: your own test
 				t.Fatalf("report:\n%s\nwant it to start with:\n%s", got, c.want)
 			}
 		})
+	}
+}
+
+// A written step whose turn has not come says when its test will be run against the planted bug.
+func TestAWrittenStepThatWaitsSaysWhen(t *testing.T) {
+	pass := result("TestMine", gotest.Pass, "", "")
+	res := writtenRun(pass, nil)
+	res.Steps[0].Passed = false
+	res.Steps[0].Tests = []gotest.Result{result("TestClaim", gotest.Fail, "LOST", "LOST: invoice o-1 never e-mailed")}
+	res.Report.Tests[0] = res.Steps[0].Tests[0]
+	res.Kind, res.Current = gotest.Failed, 1
+	res.Steps[1].Step.Edit = []string{"mine_test.go"}
+	res.Steps[1].Passed, res.Steps[1].PlantedLater = false, true
+	got := Plain(Run(res, Options{}))
+	want := "✗ step 2 of 2: your own test · TestMine is run against the planted bug once the steps before it pass, " +
+		"or as soon as you change mine_test.go\n"
+	if !strings.Contains(got, want) {
+		t.Fatalf("report:\n%s\nwant a line:\n%s", got, want)
 	}
 }

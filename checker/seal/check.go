@@ -207,6 +207,17 @@ func Shipped(ctx context.Context, c *lab.Catalog, l lab.Lab, file string) ([]byt
 	return data, nil
 }
 
+// Changed reports whether a lab file (by its path relative to the lab folder) is no longer as shipped: its blob id
+// differs from the sealed one, it cannot be read, or it is not sealed at all.
+func Changed(c *lab.Catalog, l lab.Lab, file string) bool {
+	was, ok := sealedKinds(l.Sealed)[file]
+	if !ok {
+		return true
+	}
+	id, err := FileBlobID(c.Path(path.Join(l.Dir(), file)))
+	return err != nil || id != was.id
+}
+
 func short(id string) string {
 	if len(id) > 12 {
 		return id[:12]
