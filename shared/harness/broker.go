@@ -88,17 +88,16 @@ func (e *Env) inspector() (*amqp.Connection, error) {
 }
 
 // QueueDepth returns how many messages wait, ready, in queue (unacked deliveries are not counted) and how many
-// consumers it has. A queue that does not exist is an error.
+// consumers it has. A queue that does not exist is an error. Calls are serialized on one inspection channel: a
+// test's waits ask for depths hundreds of times, and a channel opened for each would cost the broker more than the
+// question.
 func (e *Env) QueueDepth(queue string) (messages, consumers int, err error) {
-	conn, err := e.inspector()
+	e.inspectMu.Lock()
+	defer e.inspectMu.Unlock()
+	ch, err := e.inspectChannel()
 	if err != nil {
 		return 0, 0, err
 	}
-	ch, err := conn.Channel()
-	if err != nil {
-		return 0, 0, fmt.Errorf("open channel: %w", err)
-	}
-	defer ch.Close()
 	q, err := ch.QueueDeclarePassive(queue,
 		false, // durable (ignored for a passive declare)
 		false, // autoDelete
@@ -106,9 +105,29 @@ func (e *Env) QueueDepth(queue string) (messages, consumers int, err error) {
 		false, // noWait
 		nil)
 	if err != nil {
+		_ = ch.Close() // the broker closes it on a failed declare; a later call opens another
+		e.inspectCh = nil
 		return 0, 0, fmt.Errorf("queue %q: %w", e.Short(queue), err)
 	}
 	return q.Messages, q.Consumers, nil
+}
+
+// inspectChannel returns the inspection channel, opening it (and the inspector) when there is none or it closed.
+// The caller holds inspectMu.
+func (e *Env) inspectChannel() (*amqp.Channel, error) {
+	if e.inspectCh != nil && !e.inspectCh.IsClosed() {
+		return e.inspectCh, nil
+	}
+	conn, err := e.inspector()
+	if err != nil {
+		return nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	e.inspectCh = ch
+	return ch, nil
 }
 
 // IdleGap is how long nothing may have been recorded before Idle believes an empty queue: a delivery on its way
@@ -178,8 +197,9 @@ func (e *Env) WaitConsuming(queue string, n int) bool {
 // WaitConsumers is WaitConsuming, under the name the first labs used.
 func (e *Env) WaitConsumers(queue string, n int) bool { return e.WaitConsuming(queue, n) }
 
-// cleanupBroker deletes every queue and exchange this test named or declared, closes the inspector, and returns the
-// names that are gone (all of them, unless the broker could not be reached).
+// cleanupBroker deletes every queue and exchange this test named or declared (over the inspector, when it is still
+// open), closes the inspector, and returns the names that are gone (all of them, unless the broker could not be
+// reached).
 func (e *Env) cleanupBroker() []string {
 	e.mu.Lock()
 	names := make([]string, 0, len(e.names))
@@ -190,14 +210,21 @@ func (e *Env) cleanupBroker() []string {
 	e.mu.Unlock()
 	sort.Strings(names)
 	if inspect != nil {
-		_ = inspect.Close()
+		defer inspect.Close()
 	}
 	if !used || len(names) == 0 {
 		return names // never resolved the broker: nothing was created there
 	}
 	ctx, cancel := e.cleanupCtx()
 	defer cancel()
-	if err := leftover.DeleteBrokerNames(ctx, broker.url, names...); err != nil {
+	err := errors.New("no open inspector")
+	if inspect != nil && !inspect.IsClosed() {
+		err = leftover.DeleteBrokerNamesOn(ctx, inspect, names...)
+	}
+	if err != nil {
+		err = leftover.DeleteBrokerNames(ctx, broker.url, names...)
+	}
+	if err != nil {
 		e.T.Errorf("cleanup: %v", err)
 		return nil
 	}

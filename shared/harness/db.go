@@ -2,11 +2,13 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"msglabs/shared/infra"
@@ -127,55 +129,30 @@ func (e *Env) Schema() string {
 	return name
 }
 
-// createSchema registers a schema, then creates it on a connection of its own, and fails the test (INFRA when the
-// server is away) if it cannot. Cleanup drops it.
+// createSchema registers a schema, then creates it on the test's own pool, and fails the test (INFRA when the server
+// is away) if it cannot. Cleanup drops it.
 func (e *Env) createSchema(name string) {
 	e.T.Helper()
-	url := e.DatabaseURL()
+	pool := e.testPool()
 	e.register(leftover.Schema, name)
 	e.mu.Lock()
 	e.schemas = append(e.schemas, name)
 	e.mu.Unlock()
 	ctx, cancel := e.setupCtx()
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		e.failInfra(infra.ExplainDatabase(infra.Endpoint{URL: url}, err))
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+		var connect *pgconn.ConnectError
+		if errors.As(err, &connect) {
+			e.failInfra(infra.ExplainDatabase(infra.Endpoint{URL: e.DatabaseURL()}, err))
+		}
 		e.T.Fatalf("create schema %s: %v", name, err)
 	}
 }
 
-// DB returns a pool for the test itself (not through any proxy), on the test's schema. Use it to set up tables and
-// to read what the services did; services get theirs from Process.Pool.
-func (e *Env) DB() *pgxpool.Pool {
-	e.T.Helper()
-	schema := e.Schema()
-	pool, err := newPool(e.DatabaseURL(), schema)
-	if err != nil {
-		e.T.Fatalf("database pool: %v", err)
-	}
-	e.mu.Lock()
-	e.pools = append(e.pools, pool)
-	e.mu.Unlock()
-	return pool
-}
-
-// Exec runs SQL statements on the test's schema (setup of tables, mostly) and fails the test on error.
-func (e *Env) Exec(sql string, args ...any) {
-	e.T.Helper()
-	pool := e.sharedPool()
-	ctx, cancel := e.setupCtx()
-	defer cancel()
-	if _, err := pool.Exec(ctx, sql, args...); err != nil {
-		e.T.Fatalf("exec %q: %v", firstLine(sql), err)
-	}
-}
-
-// sharedPool is one lazily made test pool, for Exec and queries by the harness.
-func (e *Env) sharedPool() *pgxpool.Pool {
+// testPool is the test's own pool, direct (not through any proxy), with search_path set to the test's schema, made
+// on first use: it creates the schemas, serves DB, Exec and the queries, and drops the schemas at cleanup, so that a
+// test opens as few database sessions as it can (each one costs the server a process, and a room has thirty).
+func (e *Env) testPool() *pgxpool.Pool {
 	e.T.Helper()
 	e.mu.Lock()
 	p := e.pool
@@ -183,20 +160,43 @@ func (e *Env) sharedPool() *pgxpool.Pool {
 	if p != nil {
 		return p
 	}
-	p = e.DB()
-	e.mu.Lock()
-	if e.pool == nil {
-		e.pool = p
+	p, err := newPool(e.DatabaseURL(), schemaName(e.prefix, ""))
+	if err != nil {
+		e.T.Fatalf("database pool: %v", err)
 	}
-	p = e.pool
-	e.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pool != nil {
+		p.Close()
+		return e.pool
+	}
+	e.pool = p
 	return p
+}
+
+// DB returns the test's own pool (not through any proxy), on the test's schema: the same pool on every call, closed
+// at cleanup. Use it to set up tables and to read what the services did; services get theirs from Process.Pool.
+func (e *Env) DB() *pgxpool.Pool {
+	e.T.Helper()
+	e.Schema()
+	return e.testPool()
+}
+
+// Exec runs SQL statements on the test's schema (setup of tables, mostly) and fails the test on error.
+func (e *Env) Exec(sql string, args ...any) {
+	e.T.Helper()
+	pool := e.DB()
+	ctx, cancel := e.setupCtx()
+	defer cancel()
+	if _, err := pool.Exec(ctx, sql, args...); err != nil {
+		e.T.Fatalf("exec %q: %v", firstLine(sql), err)
+	}
 }
 
 // Strings runs a query returning one text column and fails the test on error.
 func (e *Env) Strings(sql string, args ...any) []string {
 	e.T.Helper()
-	pool := e.sharedPool()
+	pool := e.DB()
 	ctx, cancel := e.setupCtx()
 	defer cancel()
 	rows, err := pool.Query(ctx, sql, args...)
@@ -213,7 +213,7 @@ func (e *Env) Strings(sql string, args ...any) []string {
 // Int runs a query returning one integer and fails the test on error.
 func (e *Env) Int(sql string, args ...any) int {
 	e.T.Helper()
-	pool := e.sharedPool()
+	pool := e.DB()
 	ctx, cancel := e.setupCtx()
 	defer cancel()
 	var n int
@@ -242,18 +242,26 @@ func newPool(rawURL, schema string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// dropSchemas removes the test's schemas at cleanup and returns those that are gone. The services are stopped by
-// then, so no lock holds the drop for long; a crashed service's backends end as PostgreSQL notices their client is
-// gone.
+// dropSchemas removes the test's schemas at cleanup, on the test's own pool (or, when that fails, on a connection of
+// their own), and returns those that are gone. The services are stopped by then, so no lock holds the drop for long;
+// a crashed service's backends end as PostgreSQL notices their client is gone.
 func (e *Env) dropSchemas() []string {
 	e.mu.Lock()
 	schemas := append([]string(nil), e.schemas...)
+	pool := e.pool
 	e.mu.Unlock()
 	ctx, cancel := e.cleanupCtx()
 	defer cancel()
 	var dropped []string
 	for _, name := range schemas {
-		if err := leftover.DropSchema(ctx, database.url, name); err != nil {
+		err := errNoPool
+		if pool != nil {
+			err = leftover.DropSchemaOn(ctx, pool, name)
+		}
+		if err != nil {
+			err = leftover.DropSchema(ctx, database.url, name)
+		}
+		if err != nil {
 			e.T.Errorf("cleanup: %v", err)
 			continue
 		}
@@ -261,6 +269,9 @@ func (e *Env) dropSchemas() []string {
 	}
 	return dropped
 }
+
+// errNoPool says the test never opened its pool: its schemas are dropped on a connection of their own.
+var errNoPool = errors.New("no test pool")
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)

@@ -60,8 +60,9 @@ type Env struct {
 	schema    string
 	schemas   []string // every schema created for this test, for the registry
 	inspect   *amqp.Connection
-	pool      *pgxpool.Pool
-	pools     []*pgxpool.Pool
+	inspectMu sync.Mutex    // held while inspectCh is in use
+	inspectCh *amqp.Channel // the inspector's channel for QueueDepth; guarded by inspectMu, not mu
+	pool      *pgxpool.Pool // the test's own (testPool)
 	procs     []*Process
 	usedMQ    bool // the test resolved the broker: cleanup has queues and exchanges to delete
 	verdict   verdict
@@ -279,19 +280,23 @@ func (e *Env) cleanupCtx() (context.Context, context.CancelFunc) {
 // Unacked is how many deliveries to manually-acking consumers are out and not yet acked, nacked or rejected.
 func (e *Env) Unacked() int { return int(e.unacked.Load()) }
 
-// cleanup runs last: processes first (so nothing holds locks), then pools, the schema and the broker names, their
-// records in the registry, the INFRA note of a lost link, and the event export.
+// cleanup runs last: processes first (so nothing holds locks), then the schemas and the test's pool, the broker
+// names, their records in the registry, the INFRA note of a lost link, and the event export.
 func (e *Env) cleanup() {
 	e.mu.Lock()
-	procs, pools := e.procs, e.pools
+	procs := e.procs
 	e.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].shutdown()
 	}
-	for _, p := range pools {
-		p.Close()
+	removed := e.dropSchemas()
+	e.mu.Lock()
+	pool := e.pool
+	e.mu.Unlock()
+	if pool != nil {
+		pool.Close()
 	}
-	removed := append(e.dropSchemas(), e.cleanupBroker()...)
+	removed = append(removed, e.cleanupBroker()...)
 	e.forget(removed)
 	e.reportLostLinks()
 	e.exportEvents()

@@ -131,8 +131,8 @@ func names(recs []Record) []string {
 	return out
 }
 
-// DeleteBrokerNames deletes, for each name, the queue and the exchange of that name, over one connection. Deleting
-// what does not exist is fine (RabbitMQ answers delete-ok), so it is idempotent.
+// DeleteBrokerNames deletes, for each name, the queue and the exchange of that name, over one connection of its
+// own. Deleting what does not exist is fine (RabbitMQ answers delete-ok), so it is idempotent.
 func DeleteBrokerNames(ctx context.Context, amqpURL string, names ...string) error {
 	if len(names) == 0 {
 		return nil
@@ -142,23 +142,33 @@ func DeleteBrokerNames(ctx context.Context, amqpURL string, names ...string) err
 		return fmt.Errorf("connect to RabbitMQ to delete leftovers: %w", err)
 	}
 	defer conn.Close()
-	for _, n := range names {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := deleteName(conn, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return DeleteBrokerNamesOn(ctx, conn, names...)
 }
 
-// deleteName deletes the queue and the exchange called n. A failed delete closes its channel, so each gets its own.
-func deleteName(conn *amqp.Connection, n string) error {
+// DeleteBrokerNamesOn is DeleteBrokerNames over a connection the caller already has (and keeps: it is not closed).
+// The names share one channel: the first failed delete closes it, and ends the call with that error.
+func DeleteBrokerNamesOn(ctx context.Context, conn *amqp.Connection, names ...string) error {
+	if len(names) == 0 {
+		return nil
+	}
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel to delete %s: %w", n, err)
+		return fmt.Errorf("open channel to delete leftovers: %w", err)
 	}
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			_ = ch.Close()
+			return err
+		}
+		if err := deleteName(ch, n); err != nil {
+			return err
+		}
+	}
+	return ch.Close()
+}
+
+// deleteName deletes the queue and the exchange called n.
+func deleteName(ch *amqp.Channel, n string) error {
 	if _, err := ch.QueueDelete(n,
 		false, // ifUnused
 		false, // ifEmpty
@@ -172,24 +182,39 @@ func deleteName(conn *amqp.Connection, n string) error {
 	); err != nil {
 		return fmt.Errorf("delete exchange %s: %w", n, err)
 	}
-	return ch.Close()
+	return nil
 }
 
 // dropLockTimeout bounds how long dropping a schema waits for locks held by a dead test's sessions (PostgreSQL
 // ends those as soon as it notices their client is gone).
 const dropLockTimeout = "3s"
 
-// DropSchema drops a schema and everything in it, if it exists.
+// DropSchema drops a schema and everything in it, if it exists, on a connection of its own.
 func DropSchema(ctx context.Context, databaseURL, name string) error {
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
 		return fmt.Errorf("connect to PostgreSQL to drop schema %s: %w", name, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "SET lock_timeout = '"+dropLockTimeout+"'"); err != nil {
-		return fmt.Errorf("drop schema %s: %w", name, err)
-	}
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+	return DropSchemaOn(ctx, conn, name)
+}
+
+// beginner is a connection or a pool: what DropSchemaOn needs to open its transaction.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// DropSchemaOn is DropSchema on a connection or pool the caller already has. Its lock timeout is the transaction's
+// own (SET LOCAL), so a pooled connection goes back as it came.
+func DropSchemaOn(ctx context.Context, db beginner, name string) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+dropLockTimeout+"'"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE")
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("drop schema %s: %w", name, err)
 	}
 	return nil
