@@ -99,6 +99,13 @@ func (tl *Timeline) Entries() []Entry {
 	return append([]Entry(nil), tl.entries...)
 }
 
+// Elapsed returns how long the timeline has been running: the At an entry recorded now would get.
+func (tl *Timeline) Elapsed() time.Duration {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return time.Since(tl.start)
+}
+
 // Quiet returns how long ago the last entry was recorded (since the timeline started, when there is none).
 func (tl *Timeline) Quiet() time.Duration {
 	tl.mu.Lock()
