@@ -85,7 +85,12 @@ func TestBridgeStopsWhenItsConnectionIsGone(t *testing.T) {
 	events, billingQ := phoneShop(env)
 	deskWrites(env, "L-1", "o-1")
 	bridge := startBridge(env, "bridge", events, nil)
-	if !env.Eventually(func() bool { return env.Int(`SELECT count(*) FROM charges`) == 1 }) {
+	// The cut comes once Billing charged o-1, the bridge has the broker's confirm for it and all is idle (the
+	// confirm has reached the bridge, not only the wire): cut earlier, the confirm the bridge waits for never
+	// comes, and a bridge that loses o-2 would stop before it took o-2 at all (one verify run passed that way).
+	if !env.Eventually(func() bool {
+		return env.Int(`SELECT count(*) FROM charges`) == 1 && confirms(env, bridge.Name) == 1 && env.Idle(billingQ)
+	}) {
 		t.Fatalf("the bridge never forwarded phone order o-1 with everything up: %s", bridgeState(bridge))
 	}
 	bridge.CutBroker()
@@ -161,6 +166,17 @@ func deskWrites(env *harness.Env, pairs ...string) {
 
 // startBridge starts a bridge as the process called name (a process of its own). With gate set, the bridge waits at
 // the gate just before it publishes a row.
+// confirms counts the broker's confirms to actor on the timeline.
+func confirms(env *harness.Env, actor string) int {
+	n := 0
+	for _, e := range env.Timeline.Entries() {
+		if e.Kind == story.Confirm && e.Actor == actor {
+			n++
+		}
+	}
+	return n
+}
+
 func startBridge(env *harness.Env, name, events string, gate *fault.Barrier) *harness.Process {
 	env.T.Helper()
 	args := harness.Args{"exchange": events}
