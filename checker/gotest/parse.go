@@ -320,10 +320,11 @@ type parser struct {
 	onEvent func(Event)
 	rep     *Report
 	running map[string]*testState
-	order   []string // running tests in start order
-	pkg     lines    // output not attributed to a test
-	pkgPan  []string // a panic outside any test
-	dump    *dump    // the stack dump the watchdog asked for, once it did
+	order   []string       // running tests in start order
+	started map[string]int // every test's place in start order, for a parent's first failed subtest
+	pkg     lines          // output not attributed to a test
+	pkgPan  []string       // a panic outside any test
+	dump    *dump          // the stack dump the watchdog asked for, once it did
 }
 
 func newParser(opts ParseOptions, onEvent func(Event)) *parser {
@@ -333,7 +334,7 @@ func newParser(opts ParseOptions, onEvent func(Event)) *parser {
 	if opts.TailLines <= 0 {
 		opts.TailLines = DefaultTailLines
 	}
-	return &parser{opts: opts, onEvent: onEvent, rep: &Report{}, running: map[string]*testState{}}
+	return &parser{opts: opts, onEvent: onEvent, rep: &Report{}, running: map[string]*testState{}, started: map[string]int{}}
 }
 
 func (p *parser) handle(ev event) {
@@ -395,6 +396,9 @@ func (p *parser) start(name string) *testState {
 	st := &testState{res: Result{Name: name, Status: Running}}
 	p.running[name] = st
 	p.order = append(p.order, name)
+	if _, ok := p.started[name]; !ok {
+		p.started[name] = len(p.started)
+	}
 	p.onEvent(Event{Kind: TestStarted, Test: name})
 	return st
 }
@@ -482,11 +486,15 @@ func (p *parser) done(st *testState) {
 	}
 	p.analyse(st)
 	if r.Status == Fail && r.Marker == "" {
-		// A parent inherits the marker of its first failed subtest.
+		// A parent inherits the marker of its first failed subtest: first as started (the order they are declared),
+		// not as finished, which parallel subtests do in any order.
+		first := -1
 		for _, t := range p.rep.Tests {
 			if strings.HasPrefix(t.Name, r.Name+"/") && t.Status == Fail && t.Marker != "" {
-				r.Marker, r.Headline, r.Story = t.Marker, t.Headline, t.Story
-				break
+				if at := p.started[t.Name]; first < 0 || at < first {
+					first = at
+					r.Marker, r.Headline, r.Story = t.Marker, t.Headline, t.Story
+				}
 			}
 		}
 	}

@@ -196,3 +196,25 @@ func TestArgs(t *testing.T) {
 		t.Fatalf("test args = %s\nwant        %s", got, want)
 	}
 }
+
+// Parallel subtests finish in any order; their parent's story is that of the first failed one as declared (as
+// started), so a README's headline and a named mistake do not change from run to run.
+func TestAParentTellsItsFirstDeclaredSubtestsStory(t *testing.T) {
+	stream := `{"Action":"run","Test":"TestCrash"}
+{"Action":"run","Test":"TestCrash/as_it_commits"}
+{"Action":"run","Test":"TestCrash/as_it_publishes"}
+{"Action":"output","Test":"TestCrash/as_it_publishes","Output":"    x_test.go:9: LOST: order o-1 died as it published\n"}
+{"Action":"fail","Test":"TestCrash/as_it_publishes","Elapsed":0.1}
+{"Action":"output","Test":"TestCrash/as_it_commits","Output":"    x_test.go:9: LOST: order o-1 died as it committed\n"}
+{"Action":"fail","Test":"TestCrash/as_it_commits","Elapsed":0.2}
+{"Action":"fail","Test":"TestCrash","Elapsed":0.2}
+`
+	rep, err := Parse(strings.NewReader(stream), ParseOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, ok := rep.Test("TestCrash")
+	if !ok || parent.Marker != "LOST" || !strings.Contains(parent.Headline, "as it committed") {
+		t.Fatalf("TestCrash: marker %q, headline %q; want the story of as_it_commits, declared first", parent.Marker, parent.Headline)
+	}
+}
