@@ -469,10 +469,11 @@ func (k *Kit) writing(l lab.Lab, s lab.Step) bool {
 }
 
 // prebuildPlanted starts building the test binaries of the lab's written steps against their planted bugs, for the
-// steps whose files the attendee has changed (see plantedNow), while the visible tests build and run: runPlanted needs one as soon as the attendee's test passes, and building it only
-// then would add a whole build to the wait for the verdict. runPlanted's own build then finds the binary up to date
-// (it waits for this one on the binary's lock). A failed build here says nothing: runPlanted builds again and
-// reports. The returned stop cancels what is still building and waits for it; call it when the run is over.
+// steps whose files the attendee has changed (see plantedNow), while the visible tests build and run: runPlanted
+// needs one as soon as the attendee's test passes, and building it only then would add a whole build to the wait
+// for the verdict. runPlanted's own build then finds the binary up to date (it waits for this one on the binary's
+// lock). A failed build here says nothing: runPlanted builds again and reports. The returned stop cancels what is
+// still building and waits for it; call it when the run is over.
 func (k *Kit) prebuildPlanted(ctx context.Context, l lab.Lab, o RunOptions) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

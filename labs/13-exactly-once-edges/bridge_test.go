@@ -85,13 +85,15 @@ func TestBridgeStopsWhenItsConnectionIsGone(t *testing.T) {
 	events, billingQ := phoneShop(env)
 	deskWrites(env, "L-1", "o-1")
 	bridge := startBridge(env, "bridge", events, nil)
-	// The cut comes once Billing charged o-1, the bridge has the broker's confirm for it and all is idle (the
-	// confirm has reached the bridge, not only the wire): cut earlier, the confirm the bridge waits for never
-	// comes, and a bridge that loses o-2 would stop before it took o-2 at all (one verify run passed that way).
-	if !env.Eventually(func() bool {
-		return env.Int(`SELECT count(*) FROM charges`) == 1 && confirms(env, bridge.Name) == 1 && env.Idle(billingQ)
-	}) {
+	if !env.Eventually(func() bool { return env.Int(`SELECT count(*) FROM charges`) == 1 }) {
 		t.Fatalf("the bridge never forwarded phone order o-1 with everything up: %s", bridgeState(bridge))
+	}
+	// The cut comes once the bridge has the broker's confirm for o-1 too, and all is idle (the confirm has reached
+	// the bridge, not only the wire): cut earlier, the confirm the bridge waits for never comes, and a bridge that
+	// loses o-2 would stop before it took o-2 at all (one verify run passed that way).
+	if !env.Eventually(func() bool { return confirms(env, bridge.Name) == 1 && env.Idle(billingQ) }) {
+		t.Fatalf("Billing charged phone order o-1, but the broker never confirmed it to the bridge: the bridge's "+
+			"channel must be in confirm mode (Channel.Confirm) to know what the broker has: %s", bridgeState(bridge))
 	}
 	bridge.CutBroker()
 	deskWrites(env, "L-2", "o-2")
