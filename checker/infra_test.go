@@ -106,8 +106,10 @@ func TestBrokerConnectionCutMidRunIsInfraAndRecordsNothing(t *testing.T) {
 	}
 	probes := doctor.DefaultProbes()
 	eps := infra.Endpoints{AMQP: infra.Endpoint{URL: "amqp://guest:guest@" + proxy.Addr() + "/"}, Database: infra.Endpoint{URL: infra.DefaultDatabase}}
+	owner := fmt.Sprintf("c%x", time.Now().UnixNano()&0xffffff)
+	sweptAtCleanup(t, root, owner) // the cut leaves the tests' queues behind: the kit's clean must take them
 	var once sync.Once
-	res, err := k.Run(context.Background(), 1, kit.RunOptions{Endpoints: eps, Probes: &probes}, func(ev gotest.Event) {
+	res, err := k.Run(context.Background(), 1, kit.RunOptions{Endpoints: eps, Probes: &probes, Owner: owner}, func(ev gotest.Event) {
 		if ev.Kind == gotest.TestStarted {
 			once.Do(func() { proxy.Refuse(true); proxy.Cut() }) // the broker goes away under the first test
 		}
@@ -125,6 +127,29 @@ func TestBrokerConnectionCutMidRunIsInfraAndRecordsNothing(t *testing.T) {
 	if err := k.Record(res); err != nil || res.Recorded {
 		t.Fatalf("an INFRA run was recorded (%v)", err)
 	}
+}
+
+// sweptAtCleanup registers a cleanup that runs `checker clean` as owner until none of owner's names are left, and
+// fails the test when some still are 10 s later (a test binary still running?).
+func sweptAtCleanup(t *testing.T, root, owner string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ta := newTestApp(t, root)
+		ta.env[EnvOwner] = owner
+		ta.realServices(infra.DefaultAMQP)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ta.expect(t, exitOK, "clean")
+			left := ownedBy(t, owner)
+			if len(left) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("10s after the run, checker clean left owner %s with %v (its test binary still running?)", owner, left)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 }
 
 // ownedBy returns the registered names of owner on the local services.

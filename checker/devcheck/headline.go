@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -65,11 +66,7 @@ func Headlines(ctx context.Context, c *lab.Catalog, l lab.Lab, env []string) (ma
 		if rep.Kind() == gotest.InfraError {
 			return nil, fmt.Errorf("%w: %s", ErrInfra, firstLine(rep.Infra))
 		}
-		for _, r := range rep.Failed() {
-			if r.Top() && r.Marker != "" && r.Marker != gotest.Infra {
-				out[r.Name] = readme.HeadlineOf(r.Marker, r.Headline)
-			}
-		}
+		maps.Copy(out, verify.Headlines(rep, names))
 	}
 	return out, nil
 }
@@ -125,19 +122,15 @@ func (k *checker) headlines(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		for _, o := range readme.Outputs(data) {
-			real, ran := r.real[o.Test]
-			switch {
-			case o.Headline == "":
-			case !ran:
-				if _, failing := l.FailingMarker(o.Test); failing {
-					k.add(RuleHeadline, rel, "go run ./checker verify "+fmt.Sprint(l.Number)+" says why",
-						"%s did not fail with a marker before its step, so its headline cannot be checked", o.Test)
-				}
-			case !o.Same(real):
-				k.add(RuleHeadline, fmt.Sprintf("%s:%d", rel, o.Line), "go run ./checker dev readme",
-					"%s's headline differs from what the starter prints:\n      README:  %s\n      starter: %s", o.Test, o.Headline, real)
+		failing := func(test string) bool { _, ok := l.FailingMarker(test); return ok }
+		for _, o := range readme.StaleOutputs(data, r.real, failing) {
+			if o.Real == "" {
+				k.add(RuleHeadline, rel, "go run ./checker verify "+fmt.Sprint(l.Number)+" says why",
+					"%s did not fail with a marker before its step, so its headline cannot be checked", o.Test)
+				continue
 			}
+			k.add(RuleHeadline, fmt.Sprintf("%s:%d", rel, o.Line), "go run ./checker dev readme",
+				"%s's headline differs from what the starter prints:\n      README:  %s\n      starter: %s", o.Test, o.Headline, o.Real)
 		}
 	}
 }

@@ -165,3 +165,29 @@ func SameHeadline(a, b string, varies ...string) bool {
 
 // Same reports whether the block's headline says what real says (see SameHeadline), its varying words aside.
 func (o Output) Same(real string) bool { return SameHeadline(o.Headline, real, o.Varies...) }
+
+// Stale is an annotated headline of a README that a run does not bear out.
+type Stale struct {
+	Output
+	Real string // what the run printed ("MARKER: headline"); "" when the test did not fail with a marker
+}
+
+// StaleOutputs compares every annotated headline of a README with real (test → "MARKER: headline", as HeadlineOf
+// renders it) and returns the ones that differ, in order. A test missing from real is stale only when
+// shouldFail(test) says it fails before its step: otherwise the run had nothing to say about it.
+func StaleOutputs(data []byte, real map[string]string, shouldFail func(test string) bool) []Stale {
+	var out []Stale
+	for _, o := range Outputs(data) {
+		got, ran := real[o.Test]
+		switch {
+		case o.Headline == "":
+		case !ran:
+			if shouldFail(o.Test) {
+				out = append(out, Stale{Output: o})
+			}
+		case !o.Same(got):
+			out = append(out, Stale{Output: o, Real: got})
+		}
+	}
+	return out
+}

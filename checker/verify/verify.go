@@ -2,8 +2,13 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +16,7 @@ import (
 
 	"msglabs/checker/gotest"
 	"msglabs/checker/lab"
+	"msglabs/checker/readme"
 	"msglabs/checker/seal"
 )
 
@@ -55,10 +61,12 @@ type Result struct {
 	Chaos    *ChaosCheck    `json:"chaos,omitempty"` // nil when the lab has no chaos stage
 	Mistakes []MistakeCheck `json:"mistakes,omitempty"`
 	Planted  []PlantedCheck `json:"planted,omitempty"` // the steps in which the attendee writes a test
-	Seconds  float64        `json:"seconds"`
-	Reason   string         `json:"reason,omitempty"` // why the lab is not verified: every problem, "; " between
-	Error    string         `json:"error,omitempty"`  // the lab could not be verified at all (missing blob, go failed)
-	Infra    bool           `json:"infra,omitempty"`  // RabbitMQ or PostgreSQL failed: says nothing about the lab
+	// Headlines is how many failure headlines of the lab's README the runs of the starter and of the steps bore out.
+	Headlines int     `json:"headlines,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	Reason    string  `json:"reason,omitempty"` // why the lab is not verified: every problem, "; " between
+	Error     string  `json:"error,omitempty"`  // the lab could not be verified at all (missing blob, go failed)
+	Infra     bool    `json:"infra,omitempty"`  // RabbitMQ or PostgreSQL failed: says nothing about the lab
 	// Logs is the folder, relative to the kit root, with the full output of each run: <phase>/last.log.
 	Logs string `json:"logs,omitempty"`
 }
@@ -139,6 +147,7 @@ type verifier struct {
 	res      *Result
 	ov       *overlays
 	problems []string
+	printed  map[string]string // test → the headline it printed before its step ("MARKER: headline")
 }
 
 // check is one variant of the lab: how to put it in place, how to run it, and how to judge what it did.
@@ -194,7 +203,59 @@ func (v *verifier) run(ctx context.Context) error {
 		}
 		c.judge(outcomes[i].rep)
 	}
+	return v.headlines()
+}
+
+// printedBefore keeps the headlines that step k's failing tests printed in rep, the run of the state before step k.
+func (v *verifier) printedBefore(k int, rep *gotest.Report) {
+	if v.printed == nil {
+		v.printed = map[string]string{}
+	}
+	var tests []string
+	for _, f := range v.l.Steps[k-1].Failing {
+		tests = append(tests, f.Test)
+	}
+	maps.Copy(v.printed, Headlines(rep, tests))
+}
+
+// headlines is check (g): every failure headline the lab's README shows is what the test printed before its step.
+func (v *verifier) headlines() error {
+	rel := path.Join(v.l.Dir(), "README.md")
+	data, err := os.ReadFile(v.c.Path(rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no README, no headlines: dev check's readme rule asks for one
+	}
+	if err != nil {
+		return fmt.Errorf("readme: %w", err)
+	}
+	failing := func(test string) bool { _, ok := v.l.FailingMarker(test); return ok }
+	stale := readme.StaleOutputs(data, v.printed, failing)
+	for _, o := range stale {
+		if o.Real == "" {
+			continue // the starter or step check already says this test did not fail as declared
+		}
+		v.problem(fmt.Sprintf("%s:%d shows another headline for %s than it printed (README %q, printed %q); fix: go run ./checker dev readme",
+			rel, o.Line, o.Test, o.Headline, o.Real))
+	}
+	for _, o := range readme.Outputs(data) {
+		if o.Headline != "" {
+			v.res.Headlines++
+		}
+	}
+	v.res.Headlines -= len(stale)
 	return nil
+}
+
+// Headlines returns what each of tests printed as its failure headline in rep, as a README shows it
+// ("MARKER: headline"); a test that passed, or failed without a marker, is left out.
+func Headlines(rep *gotest.Report, tests []string) map[string]string {
+	out := map[string]string{}
+	for _, r := range rep.Failed() {
+		if r.Top() && r.Marker != "" && r.Marker != gotest.Infra && slices.Contains(tests, r.Name) {
+			out[r.Name] = readme.HeadlineOf(r.Marker, r.Headline)
+		}
+	}
+	return out
 }
 
 // buildAndRun builds every check's variant in order (the longest run first, so it overlaps the other builds) and
@@ -281,6 +342,7 @@ func (v *verifier) plan(ctx context.Context) []check {
 		judge: func(rep *gotest.Report) {
 			v.res.Starter = Summarize(rep)
 			v.problem(JudgeStarter(l, rep))
+			v.printedBefore(1, rep)
 		},
 	}}
 	for k := 2; k <= len(l.Steps); k++ {
@@ -291,6 +353,7 @@ func (v *verifier) plan(ctx context.Context) []check {
 				c := StepCheck{Step: k, Title: l.Steps[k-1].Title, Problem: JudgeStep(l, k, rep)}
 				c.OK = c.Problem == ""
 				v.res.Steps = append(v.res.Steps, c)
+				v.printedBefore(k, rep)
 				v.problem(c.Problem)
 			},
 		})

@@ -103,7 +103,7 @@ func TestAllVerifiesStepsMistakesAndChaosInOrder(t *testing.T) {
 	}
 	line := r.Line()
 	for _, part := range []string{"✓ 01-steps", "steps 2–2 fail in turn", "solution passes ×2 (-race)",
-		"chaos stage passes (3 runs)", "3 of 3 mistakes caught"} {
+		"chaos stage passes (3 runs)", "README's 2 headlines as printed", "3 of 3 mistakes caught"} {
 		if !strings.Contains(line, part) {
 			t.Fatalf("line %q lacks %q", line, part)
 		}
@@ -143,6 +143,25 @@ func TestLabReportsEachCheckThatFails(t *testing.T) {
 	// The full output of each run stays for the maintainer.
 	if log := kittest.Read(t, c.Root, r.Logs+"/mistake-memory-only/last.log"); !strings.Contains(log, "--- PASS: TestRestartChargesOnce") {
 		t.Fatalf("mistake memory-only's log:\n%s", log)
+	}
+}
+
+// A README whose failure headline is not what the test prints before its step is not verified, and the reason says
+// where, what each says, and how to regenerate it: make test judges the headlines here, from the runs it makes anyway.
+func TestAStaleReadmeHeadlineIsNotVerified(t *testing.T) {
+	c := fixtureKit(t, map[string]string{
+		"labs/01-steps/README.md": strings.Replace(kittest.Read(t, "testdata/kit", "labs/01-steps/README.md"),
+			"DUPLICATE: order o-1 was charged 2 times\n```\n\n## Step 2", "LOST: order o-1 was never charged\n```\n\n## Step 2", 1),
+	})
+	l, _ := c.Lab(1)
+	r := Lab(context.Background(), c, l, Options{})
+	want := `labs/01-steps/README.md:7 shows another headline for TestRedeliveryChargesOnce than it printed ` +
+		`(README "LOST: order o-1 was never charged", printed "DUPLICATE: order o-1 was charged 2 times"); fix: go run ./checker dev readme`
+	if r.Verified || r.Reason != want {
+		t.Fatalf("verified %v, reason:\n%s\nwant:\n%s", r.Verified, r.Reason, want)
+	}
+	if r.Headlines != 1 {
+		t.Fatalf("headlines borne out = %d, want 1 (step 2's)", r.Headlines)
 	}
 }
 

@@ -383,12 +383,15 @@ func TestSpawnedPointsAndCalls(t *testing.T) {
 		t.Fatalf("the first call was about %q, want m-1", id)
 	}
 	waitConsuming(t, env, q, 0)
+	// The broker can drop the consumer before the proxy's recorder writes the lost link down: wait for that line.
+	const requeued = `caller connection lost: the broker requeues 1 unacked message(s): m-2`
+	env.Eventually(func() bool { return strings.Contains(squash(env.Timeline.String()), requeued) })
 	tl := squash(env.Timeline.String())
 	for _, want := range []string{
 		`caller the test said "go ahead" about m-1`,
 		`caller acked m-1`,
 		`caller CRASHED at "after-receive"`,
-		`caller connection lost: the broker requeues 1 unacked message(s): m-2`,
+		requeued,
 	} {
 		if !strings.Contains(tl, want) {
 			t.Errorf("timeline lacks %q\n%s", want, tl)

@@ -160,8 +160,18 @@ func connect(t *testing.T, sslmode string) (*pgx.Conn, *relay) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
-		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 		_ = conn.Close(ctx)
+		// Dropped on a connection of its own, not through the relay: the test may have left its connection in a
+		// failed transaction, and the schema must go either way.
+		direct, err := pgx.Connect(ctx, eps.Database.URL)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer direct.Close(ctx)
+		if _, err := direct.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
 	})
 	mustExec(t, conn, "CREATE SCHEMA "+schema)
 	mustExec(t, conn, `CREATE TABLE charges (id text PRIMARY KEY, cents int); CREATE TABLE "Inbox" (id text PRIMARY KEY)`)
