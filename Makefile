@@ -24,7 +24,8 @@ lab-%: build
 
 ## test: everything CI runs, stage by stage, each timed: formatting and vet of the kit as shipped (your edits to the
 ## lab files are never judged), seals, the kit's conventions, the unit tests of shared/ and checker/, then every lab.
-# The dev stage skips the headline rule: verify runs every starter anyway and judges the READMEs' headlines from
+# The last stage, left, fails when a test run of this make test left a queue, an exchange or a schema registered on
+# the services (or a test binary still holds one). The dev stage skips the headline rule: verify runs every starter anyway and judges the READMEs' headlines from
 # those runs. The unit tests run UNIT_P packages at once: many of them wait on the broker, a child or a timer.
 test: build
 	@$(STAGE) --begin
@@ -34,6 +35,7 @@ test: build
 	@$(STAGE) dev    $(CHECKER) dev check --skip fmt,vet,headline
 	@$(STAGE) unit   $(GO) test -p $(UNIT_P) -race -count=1 ./shared/... ./checker/...
 	@$(STAGE) verify $(CHECKER) verify --count $(COUNT)
+	@$(STAGE) left   $(CHECKER) dev left --since $$($(STAGE) --began)
 	@$(STAGE) --summary
 
 # The stages on their own, for a maintainer who wants one of them.

@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"msglabs/checker/devcheck"
 	"msglabs/checker/kit"
 	"msglabs/checker/lab"
 	"msglabs/checker/readme"
+	"msglabs/shared/leftover"
 )
 
 // devUsage is the maintainers' commands; they are not in the attendee's usage text.
@@ -19,6 +21,9 @@ const devUsage = `usage: checker dev <command>
 
   check [--rules a,b] [--skip a,b] [--labs N,M] [--pending] [--list]
           the kit's conventions (in make test); --list shows the rules
+  left --since UNIX
+          fail when test runs on this host since then left names on the services, or still hold them
+          (make test's last stage)
   readme [--no-run]
           regenerate what the lab metadata and the starters say: the README tables, lab headings,
           Next: lines, the lab count in prose, and each annotated failure headline (runs the starters)
@@ -35,6 +40,8 @@ func (a *app) cmdDev(ctx context.Context, args []string) int {
 		return a.cmdDevCheck(ctx, args[1:])
 	case "readme":
 		return a.cmdDevReadme(ctx, args[1:])
+	case "left":
+		return a.cmdDevLeft(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(a.stdout, devUsage)
 		return exitOK
@@ -203,4 +210,43 @@ func (a *app) cmdDevReadme(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(a.stdout, "wrote %s\n", strings.Join(changed, ", "))
 	return exitOK
+}
+
+// cmdDevLeft is make test's last stage: nothing the test runs since --since created (the lab tests, the harness's
+// and the checker's own tests) is still registered on the services. A name whose process is gone is a leak the
+// kit's clean-up missed; one whose process still runs is a test binary that outlived make test.
+func (a *app) cmdDevLeft(ctx context.Context, args []string) int {
+	fs := a.flags("dev left")
+	since := fs.Int64("since", 0, "unix seconds: names registered at or after this time")
+	if fs.Parse(args) != nil {
+		return exitEnv
+	}
+	if *since <= 0 {
+		fmt.Fprintf(a.stderr, "checker dev left: --since wants unix seconds, as printed by: date +%%s\n")
+		return exitEnv
+	}
+	eps, err := a.resolve(ctx)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "checker dev left: %v\n", err)
+		return exitEnv
+	}
+	left, err := leftover.Kit{AMQPURL: eps.AMQP.URL, DatabaseURL: eps.Database.URL}.Since(ctx, time.Unix(*since, 0))
+	if err != nil {
+		fmt.Fprintf(a.stderr, "checker dev left: the registry: %v\n", err)
+		return exitEnv
+	}
+	if len(left) == 0 {
+		fmt.Fprintf(a.stdout, "✓ nothing left on the services by the test runs since %s\n", time.Unix(*since, 0).UTC().Format(time.TimeOnly))
+		return exitOK
+	}
+	fmt.Fprintf(a.stdout, "✗ %d name(s) still registered from the test runs since %s:\n", len(left), time.Unix(*since, 0).UTC().Format(time.TimeOnly))
+	for _, l := range left {
+		state := "its process is gone: a clean-up missed it"
+		if l.Alive {
+			state = fmt.Sprintf("its process %d still runs", l.PID)
+		}
+		fmt.Fprintf(a.stdout, "  %s %s (owner %s, %s)\n", l.Kind, l.Name, l.Owner, state)
+	}
+	fmt.Fprintln(a.stdout, "fix: find the test that created them (the owner and the name say which), make it clean up; then checker clean")
+	return exitFailing
 }

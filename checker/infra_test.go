@@ -284,3 +284,30 @@ func TestNothingIsLeftAfterTheCheckerIsKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// dev left, make test's last stage, names what a test run left registered and fails; what was registered before
+// --since is not its business.
+func TestDevLeftNamesWhatIsStillRegistered(t *testing.T) {
+	if err := infra.DialTCP(context.Background(), infra.DefaultAMQP); err != nil {
+		t.Skipf("no RabbitMQ at the local default: %v", err)
+	}
+	owner := fmt.Sprintf("l%x", time.Now().UnixNano()&0xffffff)
+	t.Setenv(leftover.EnvOwner, owner)
+	reg, err := leftover.Open(context.Background(), infra.DefaultDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	name := "ml." + owner + ".left"
+	since := time.Now().Add(-time.Second).Unix() // the records are stamped by the database, to the microsecond
+	if err := reg.Register(context.Background(), leftover.Broker, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Forget(context.Background(), name) })
+	ta := newTestApp(t, t.TempDir())
+	ta.realServices(infra.DefaultAMQP)
+	out := ta.expect(t, exitFailing, "dev", "left", "--since", fmt.Sprint(since))
+	wantAll(t, out, "✗ ", "broker "+name+" (owner "+owner+fmt.Sprintf(", its process %d still runs)", os.Getpid()), "fix: ")
+	ta.out.Reset()
+	ta.expect(t, exitEnv, "dev", "left")
+}

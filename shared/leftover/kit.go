@@ -60,6 +60,26 @@ func (k Kit) Sweep(ctx context.Context, owner string) (Result, error) {
 	return Result{Removed: removed, Live: live}, err
 }
 
+// Since returns the names registered on this host at or after t that are still registered: what the test runs
+// since t left behind (their process gone) or still hold (their process running). Alive says which.
+func (k Kit) Since(ctx context.Context, t time.Time) ([]Left, error) {
+	recs, err := k.query(ctx, "host = $1 AND created >= $2", hostname(), t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Left, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, Left{Record: r, Alive: alive(r.PID, r.Started)})
+	}
+	return out, nil
+}
+
+// Left is a registered name and whether the process that registered it still runs.
+type Left struct {
+	Record
+	Alive bool
+}
+
 // Clean removes every registered name, of every owner, created more than olderThan ago: for the instructor, after
 // a day on the room's broker. Tests take seconds, so an hour's bound never touches a running one.
 func (k Kit) Clean(ctx context.Context, olderThan time.Duration) (Result, error) {
