@@ -234,7 +234,7 @@ func (v *verifier) headlines() error {
 		if o.Real == "" {
 			continue // the starter or step check already says this test did not fail as declared
 		}
-		v.problem(fmt.Sprintf("%s:%d shows another headline for %s than it printed (README %q, printed %q); fix: go run ./checker dev readme",
+		v.problem(fmt.Sprintf("%s:%d: %s's headline is not what the test printed (README %q, printed %q); fix: go run ./checker dev readme",
 			rel, o.Line, o.Test, o.Headline, o.Real))
 	}
 	for _, o := range readme.Outputs(data) {
@@ -333,7 +333,8 @@ const (
 )
 
 // plan lists the lab's checks in the order they are judged: (a) the starter, (b) each later step's state before
-// it, (c) the solution with -race, (d) the chaos stage, (e) each mistake.
+// it, (c) the solution with -race, (d) the chaos stage, (e) each mistake, (f) each written step's planted bug. Check
+// (g), the README's headlines, is judged after them from what (a) and (b) printed.
 func (v *verifier) plan(ctx context.Context) []check {
 	l := v.l
 	checks := []check{{

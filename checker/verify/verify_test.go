@@ -155,7 +155,7 @@ func TestAStaleReadmeHeadlineIsNotVerified(t *testing.T) {
 	})
 	l, _ := c.Lab(1)
 	r := Lab(context.Background(), c, l, Options{})
-	want := `labs/01-steps/README.md:7 shows another headline for TestRedeliveryChargesOnce than it printed ` +
+	want := `labs/01-steps/README.md:7: TestRedeliveryChargesOnce's headline is not what the test printed ` +
 		`(README "LOST: order o-1 was never charged", printed "DUPLICATE: order o-1 was charged 2 times"); fix: go run ./checker dev readme`
 	if r.Verified || r.Reason != want {
 		t.Fatalf("verified %v, reason:\n%s\nwant:\n%s", r.Verified, r.Reason, want)
