@@ -129,27 +129,32 @@ func TestBrokerConnectionCutMidRunIsInfraAndRecordsNothing(t *testing.T) {
 	}
 }
 
-// sweptAtCleanup registers a cleanup that runs `checker clean` as owner until none of owner's names are left, and
-// fails the test when some still are 10 s later (a test binary still running?).
+// sweptAtCleanup registers a cleanup that cleans owner's names (cleanUntilNoneLeft) once the test is over.
 func sweptAtCleanup(t *testing.T, root, owner string) {
 	t.Helper()
-	t.Cleanup(func() {
-		ta := newTestApp(t, root)
-		ta.env[EnvOwner] = owner
-		ta.realServices(infra.DefaultAMQP)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			ta.expect(t, exitOK, "clean")
-			left := ownedBy(t, owner)
-			if len(left) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("10s after the run, checker clean left owner %s with %v (its test binary still running?)", owner, left)
-			}
-			time.Sleep(50 * time.Millisecond)
+	t.Cleanup(func() { cleanUntilNoneLeft(t, root, owner, "the run") })
+}
+
+// cleanUntilNoneLeft runs `checker clean` as owner until none of owner's names are left, and fails the test when
+// some still are 10 s after what (a killed checker, a run) ended: its test binary still running? The bound is
+// generous for a loaded machine, and ends as soon as all are gone.
+func cleanUntilNoneLeft(t *testing.T, root, owner, what string) {
+	t.Helper()
+	ta := newTestApp(t, root)
+	ta.env[EnvOwner] = owner
+	ta.realServices(infra.DefaultAMQP)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ta.expect(t, exitOK, "clean")
+		left := ownedBy(t, owner)
+		if len(left) == 0 {
+			return
 		}
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after %s, owner %s still has %v (its test binary still running?)", what, owner, left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // ownedBy returns the registered names of owner on the local services.
@@ -267,22 +272,8 @@ func TestNothingIsLeftAfterTheCheckerIsKilled(t *testing.T) {
 	cmd.Wait()
 	t.Logf("left by the killed checker: %v", ownedBy(t, owner))
 	// The next run's sweep (here through clean, which is the same Sweep) removes the dead run's names once its
-	// test binary is gone too; the bound is generous for a loaded machine, and ends as soon as all are gone.
-	ta := newTestApp(t, root)
-	ta.env[EnvOwner] = owner
-	ta.realServices(infra.DefaultAMQP)
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		ta.expect(t, exitOK, "clean")
-		left := ownedBy(t, owner)
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("10s after the checker was killed, owner %s still has %v (its test binary still running?)", owner, left)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// test binary is gone too.
+	cleanUntilNoneLeft(t, root, owner, "the checker was killed")
 }
 
 // dev left, make test's last stage, names what a test run left registered and fails; what was registered before
@@ -297,13 +288,17 @@ func TestDevLeftNamesWhatIsStillRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	t.Cleanup(reg.Close) // after the Forget below: cleanups run last-registered first
 	name := "ml." + owner + ".left"
 	since := time.Now().Add(-time.Second).Unix() // the records are stamped by the database, to the microsecond
 	if err := reg.Register(context.Background(), leftover.Broker, name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { reg.Forget(context.Background(), name) })
+	t.Cleanup(func() {
+		if err := reg.Forget(context.Background(), name); err != nil {
+			t.Errorf("forget %s: %v", name, err)
+		}
+	})
 	ta := newTestApp(t, t.TempDir())
 	ta.realServices(infra.DefaultAMQP)
 	out := ta.expect(t, exitFailing, "dev", "left", "--since", fmt.Sprint(since))

@@ -228,8 +228,10 @@ func databaseHas(t *testing.T, k leftover.Kit, schema string) bool {
 	return n == 1
 }
 
-// Names of a process that still runs are not swept, whoever sweeps.
-func TestSweepLeavesLiveProcessesAlone(t *testing.T) {
+// ownRegistry gives the test an owner of its own (as MSGLABS_OWNER), the local services, and a registry that
+// stamps that owner on what it registers; the registry is closed when the test ends.
+func ownRegistry(t *testing.T) (string, leftover.Kit, *leftover.Registry) {
+	t.Helper()
 	owner := randomOwner(t)
 	t.Setenv(leftover.EnvOwner, owner)
 	k := kit(t)
@@ -237,7 +239,13 @@ func TestSweepLeavesLiveProcessesAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	t.Cleanup(reg.Close)
+	return owner, k, reg
+}
+
+// Names of a process that still runs are not swept, whoever sweeps.
+func TestSweepLeavesLiveProcessesAlone(t *testing.T) {
+	owner, k, reg := ownRegistry(t)
 	name := "ml." + owner + ".live"
 	if err := reg.Register(t.Context(), leftover.Broker, name); err != nil {
 		t.Fatal(err)
@@ -252,14 +260,7 @@ func TestSweepLeavesLiveProcessesAlone(t *testing.T) {
 // Since lists what is still registered on this host since a moment, and whether its process runs: make test's last
 // stage fails on it. A name registered before that moment, or forgotten since, is not listed.
 func TestSinceListsWhatIsStillRegistered(t *testing.T) {
-	owner := randomOwner(t)
-	t.Setenv(leftover.EnvOwner, owner)
-	k := kit(t)
-	reg, err := leftover.Open(t.Context(), k.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	owner, k, reg := ownRegistry(t)
 	before, kept, forgotten := "ml."+owner+".before", "ml."+owner+".kept", "ml."+owner+".forgotten"
 	defer reg.Forget(context.WithoutCancel(t.Context()), before, kept, forgotten)
 	if err := reg.Register(t.Context(), leftover.Broker, before); err != nil {
