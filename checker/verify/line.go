@@ -33,7 +33,10 @@ func (r Result) Line() string {
 	for _, p := range r.Planted {
 		parts = append(parts, fmt.Sprintf("step %d's reference test catches planted bug %s (%s)", p.Step, p.Name, p.Caught.Marker))
 	}
-	if r.Headlines > 0 {
+	switch {
+	case r.Headlines == 1:
+		parts = append(parts, "README's headline as printed")
+	case r.Headlines > 1:
 		parts = append(parts, fmt.Sprintf("README's %d headlines as printed", r.Headlines))
 	}
 	if n := len(r.Mistakes); n > 0 {

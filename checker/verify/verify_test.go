@@ -238,3 +238,13 @@ func TestStrictRejectsStaleSeal(t *testing.T) {
 		t.Fatalf("result = %+v", r)
 	}
 }
+
+// The line counts the README's headlines in words a reader expects: one headline, or N headlines.
+func TestLineCountsTheHeadlines(t *testing.T) {
+	for n, want := range map[int]string{0: "", 1: " · README's headline as printed ·", 3: " · README's 3 headlines as printed ·"} {
+		line := Result{Slug: "01-x", Verified: true, Headlines: n}.Line()
+		if want == "" && strings.Contains(line, "README") || want != "" && !strings.Contains(line, want) {
+			t.Errorf("%d headlines: line %q, want %q in it", n, line, want)
+		}
+	}
+}
